@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/pipeline"
+	"github.com/tokenevents/tokenevents/sql/postgres"
+)
+
+// Exit codes, SPEC §3.
+const (
+	exitOK         = 0
+	exitFailed     = 1
+	exitUsage      = 2
+	exitTooManyBad = 3
+)
+
+const usageText = `usage: import [flags] FILE...   (- reads standard input)
+
+Imports token events from CSV (.csv .tsv .txt, optionally .gz) or Parquet
+files into the database. Exit codes: 0 done, 1 failed (run again to finish),
+2 usage error (nothing written), 3 too many rejected rows.
+
+Flags:
+`
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// config is the parsed command line.
+type config struct {
+	opts      pipeline.Options
+	files     []string
+	db        string
+	noMigrate bool
+	json      bool
+	logFormat string
+}
+
+func parseArgs(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	c := &config{}
+	o := &c.opts
+	var maps, meta multiFlag
+	var createdAt, timezone, delimiter, maxRejects string
+	fs.StringVar(&o.Account, "account", "", "account id `AID` for rows without an account_id column")
+	fs.StringVar(&o.Event, "event", "", "event `TEXT` for rows without an event column")
+	fs.StringVar(&o.Status, "status", "OPT_OUT", "status for rows without a status column")
+	fs.StringVar(&createdAt, "created-at", "", "created_at `TIME` for rows without one")
+	fs.DurationVar(&o.ExpiresAfter, "expires-after", 0, "expires_at = created_at + `DURATION` when a row has none (e.g. 8760h)")
+	fs.StringVar(&timezone, "timezone", "UTC", "time `ZONE` for timestamps without an offset")
+	fs.StringVar(&o.Region, "region", "NO", "default `REGION` for phone numbers without a country code")
+	fs.Var(&maps, "map", "`FIELD=HEADER`: read FIELD from column HEADER (repeatable)")
+	fs.Var(&meta, "metadata", "`COL,...`: copy these columns into metadata (repeatable)")
+	fs.StringVar(&o.Format, "format", "", "input format `csv|parquet` (default: from the extension)")
+	fs.StringVar(&delimiter, "delimiter", "", "CSV delimiter (default: detected among , ; tab |)")
+	fs.StringVar(&o.Encoding, "encoding", "", "CSV text encoding `utf-8|windows-1252|iso-8859-1` (default utf-8)")
+	fs.BoolVar(&o.Force, "force", false, "import files even if their content was imported before")
+	fs.StringVar(&o.RejectsPath, "rejects", "", "rejects file `PATH` (default rejects-<run id>.csv)")
+	fs.BoolVar(&o.RejectsRaw, "rejects-raw", false, "show identifiers unredacted in the rejects file")
+	fs.StringVar(&maxRejects, "max-rejects", "1%", "stop with exit code 3 past `N` or P% rejected rows")
+	fs.IntVar(&o.Workers, "workers", 2, "normalise/hash workers")
+	fs.IntVar(&o.Writers, "writers", 2, "concurrent database writers")
+	fs.IntVar(&o.BatchRows, "batch-rows", 20000, "events per database transaction, at most")
+	fs.IntVar(&o.BatchBytes, "batch-bytes", 8<<20, "bytes per database transaction, about")
+	fs.StringVar(&c.db, "db", "", "database `URL` (default $DATABASE_URL, else the PG* variables)")
+	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
+	fs.BoolVar(&c.json, "json", false, "print the summary as one JSON object on stdout")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
+
+	// Flags may follow file names: parse, take the next file, go on.
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		c.files = append(c.files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(c.files) == 0 {
+		return nil, tokenevents.UsageErrorf("no input files (give FILE... or - for standard input)")
+	}
+	for _, m := range maps {
+		field, header, ok := strings.Cut(m, "=")
+		if !ok || field == "" || header == "" {
+			return nil, tokenevents.UsageErrorf("--map %q: want FIELD=HEADER", m)
+		}
+		if o.Map == nil {
+			o.Map = map[string]string{}
+		}
+		o.Map[strings.ToLower(strings.TrimSpace(field))] = header
+	}
+	for _, m := range meta {
+		for _, col := range strings.Split(m, ",") {
+			if col = strings.TrimSpace(col); col != "" {
+				o.Metadata = append(o.Metadata, col)
+			}
+		}
+	}
+	loc, err := time.LoadLocation(timezone)
+	if err != nil {
+		return nil, tokenevents.UsageErrorf("--timezone %q: %v", timezone, err)
+	}
+	o.Location = loc
+	if createdAt != "" {
+		if o.CreatedAt, err = pipeline.ParseTime(createdAt, loc); err != nil {
+			return nil, tokenevents.UsageErrorf("--created-at %q: %v", createdAt, err)
+		}
+	}
+	switch delimiter {
+	case "":
+	case "tab", `\t`, "\t":
+		o.Delimiter = '\t'
+	case ",", ";", "|":
+		o.Delimiter = rune(delimiter[0])
+	default:
+		return nil, tokenevents.UsageErrorf("--delimiter %q: one of , ; | tab", delimiter)
+	}
+	if o.MaxRejects, err = pipeline.ParseRejectLimit(maxRejects); err != nil {
+		return nil, err
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return nil, tokenevents.UsageErrorf("--log-format %q: text or json", c.logFormat)
+	}
+	return c, nil
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// run is the whole program; main only wires the process to it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "import: %v\n", err)
+		return exitUsage
+	}
+	log := newLogger(c.logFormat, stderr)
+	c.opts.Logger = log
+	sum, err := importFiles(ctx, c, stdin, stderr, log)
+	if sum.RunID != 0 {
+		printSummary(stderr, sum)
+		if c.json {
+			enc := json.NewEncoder(stdout)
+			if jerr := enc.Encode(sum); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "import: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, tokenevents.ErrUsage):
+		return exitUsage
+	case errors.Is(err, tokenevents.ErrTooManyRejects):
+		return exitTooManyBad
+	}
+	return exitFailed
+}
+
+func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writer, log *slog.Logger) (pipeline.Summary, error) {
+	var sum pipeline.Summary
+	im, err := pipeline.NewImporter(c.opts, stdin)
+	if err != nil {
+		return sum, err
+	}
+	files, err := im.Preflight(c.files)
+	if err != nil {
+		return sum, err
+	}
+	db, err := postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2})
+	if err != nil {
+		return sum, err
+	}
+	defer db.Close()
+	stopProgress := startProgress(stderr, im.RowsRead)
+	sum, err = im.Run(ctx, db, files)
+	stopProgress()
+	return sum, err
+}
+
+func printSummary(w io.Writer, s pipeline.Summary) {
+	fmt.Fprintf(w, "import run %d: %s\n", s.RunID, s.Outcome)
+	fmt.Fprintf(w, "  files          %d (%d skipped as unchanged)\n", s.Files, s.FilesSkipped)
+	fmt.Fprintf(w, "  rows read      %d (imported %d, rejected %d; %d bad identifiers beside good ones)\n",
+		s.RowsRead, s.RowsImported, s.RowsRejected, s.FieldsRejected)
+	fmt.Fprintf(w, "  events         %d: new %d, updated %d, unchanged %d, duplicates %d, already committed %d\n",
+		s.Events, s.EventsNew, s.EventsUpdated, s.EventsUnchanged, s.Duplicates, s.EventsResumed)
+	fmt.Fprintf(w, "  tokens new     %d\n", s.TokensNew)
+	fmt.Fprintf(w, "  time           %.2f s, %.0f rows/s\n", s.Seconds, s.RowsPerSecond)
+	if s.RejectsFile != "" {
+		fmt.Fprintf(w, "  rejects        %s\n", s.RejectsFile)
+	}
+}
+
+// startProgress shows a progress line on stderr when it is a terminal.
+func startProgress(stderr io.Writer, rows func() int64) (stop func()) {
+	f, ok := stderr.(*os.File)
+	if !ok {
+		return func() {}
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+				n := rows()
+				fmt.Fprintf(f, "\r\033[K%d rows read, %.0f rows/s", n, float64(n)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

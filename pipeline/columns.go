@@ -1,0 +1,132 @@
+package pipeline
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/hashing"
+)
+
+// field is an input column the importer understands.
+type field int
+
+const (
+	fAccount field = iota
+	fEmail
+	fPhone
+	fTokenType
+	fTokenValue
+	fEvent
+	fStatus
+	fCreatedAt
+	fExpiresAt
+	fStoreID
+	numFields
+)
+
+var fieldByName = map[string]field{
+	"account_id": fAccount, "email": fEmail, "phone_number": fPhone, "token_type": fTokenType,
+	"token_value": fTokenValue, "event": fEvent, "status": fStatus, "created_at": fCreatedAt,
+	"expires_at": fExpiresAt, "store_id": fStoreID,
+}
+
+// aliases are other header names that mean a field.
+var aliases = map[string]field{"phone": fPhone, "mobile": fPhone, "msisdn": fPhone}
+
+func fieldNames() []string {
+	names := make([]string, 0, len(fieldByName))
+	for n := range fieldByName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (f field) String() string {
+	for n, g := range fieldByName {
+		if g == f {
+			return n
+		}
+	}
+	return "?"
+}
+
+// columns maps fields and metadata keys to column indexes (-1 = absent).
+type columns struct {
+	idx      [numFields]int
+	meta     []metaColumn
+	headers  []string // as written in the file, trimmed
+	distinct int      // number of header columns
+}
+
+type metaColumn struct {
+	key string
+	idx int
+}
+
+// normHeader is how header names are compared: trimmed and case-folded.
+func normHeader(h string) string { return strings.ToLower(hashing.Trim(h)) }
+
+// mapColumns matches a header row against the fields, the SPEC's aliases,
+// --map and --metadata, and checks that the run has what it needs. Its
+// errors are usage errors: nothing has been written yet.
+func mapColumns(header []string, o *Options) (*columns, error) {
+	c := &columns{headers: make([]string, len(header)), distinct: len(header)}
+	pos := make(map[string]int, len(header))
+	for i, h := range header {
+		c.headers[i] = hashing.Trim(h)
+		n := normHeader(h)
+		if _, dup := pos[n]; !dup {
+			pos[n] = i
+		}
+	}
+	for i := range c.idx {
+		c.idx[i] = -1
+	}
+	for name, f := range fieldByName {
+		if i, ok := pos[name]; ok {
+			c.idx[f] = i
+		}
+	}
+	for name, f := range aliases {
+		if i, ok := pos[name]; ok && c.idx[f] < 0 {
+			c.idx[f] = i
+		}
+	}
+	for name, h := range o.Map {
+		i, ok := pos[normHeader(h)]
+		if !ok {
+			return nil, tokenevents.UsageErrorf("--map %s=%s: no such column in the header", name, h)
+		}
+		c.idx[fieldByName[name]] = i
+	}
+	for _, m := range o.Metadata {
+		i, ok := pos[normHeader(m)]
+		if !ok {
+			return nil, tokenevents.UsageErrorf("--metadata %s: no such column in the header", m)
+		}
+		c.meta = append(c.meta, metaColumn{key: normHeader(m), idx: i})
+	}
+	switch {
+	case c.idx[fEmail] < 0 && c.idx[fPhone] < 0 && c.idx[fTokenValue] < 0:
+		return nil, tokenevents.UsageErrorf("no identifier column: need email, phone_number (phone, mobile, msisdn) or token_type and token_value (or --map)")
+	case (c.idx[fTokenValue] < 0) != (c.idx[fTokenType] < 0):
+		return nil, tokenevents.UsageErrorf("token_type and token_value columns go together")
+	case c.idx[fCreatedAt] < 0 && o.CreatedAt.IsZero():
+		return nil, tokenevents.UsageErrorf("no created_at column and no --created-at")
+	case c.idx[fAccount] < 0 && o.Account == "":
+		return nil, tokenevents.UsageErrorf("no account_id column and no --account")
+	case c.idx[fEvent] < 0 && o.Event == "":
+		return nil, tokenevents.UsageErrorf("no event column and no --event")
+	}
+	return c, nil
+}
+
+// name returns the header of column i for reject reports.
+func (c *columns) name(i int) string {
+	if i >= 0 && i < len(c.headers) {
+		return c.headers[i]
+	}
+	return ""
+}

@@ -1,0 +1,298 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+// fileStats are one file's counts.
+type fileStats struct {
+	rows, rejected, events int64
+	digest                 string // set for standard input, known only at the end
+}
+
+// workChunk is a run of consecutive records handed to one worker.
+type workChunk struct {
+	seq     int64
+	records []Record
+}
+
+var recordPool = sync.Pool{New: func() any { s := make([]Record, 0, 512); return &s }}
+
+// importFile runs one file through the pipeline:
+//
+//	reader ─▶ work ─▶ workers ─▶ results ─▶ sequencer ─▶ writer[w] ─▶ store
+//
+// Workers normalise and hash chunks in parallel; the sequencer puts their
+// results back in input order, writes rejects, and routes each event to the
+// writer that owns its partition. A partition's events are therefore written
+// by one writer, in input order, batch after batch: the last occurrence of a
+// key always commits last, and the ledger mark committed with a batch is
+// exact for the writer's partitions. Every channel is bounded and every
+// send and receive also watches ctx.
+func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile, sourceKey string, rejects *rejectsFile) (fileStats, error) {
+	var st fileStats
+	o := &im.opts
+	src := f.src
+	if src == nil {
+		var err error
+		if src, err = openSource(f.path, nil, o); err != nil {
+			return st, err
+		}
+	}
+	defer src.Close()
+	ledger := make([]int64, Partitions)
+	for i := range ledger {
+		ledger[i] = -1
+	}
+	if sourceKey != "" {
+		var err error
+		if ledger, err = im.store.Ledger(ctx, sourceKey, Partitions); err != nil {
+			return st, err
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	work := make(chan workChunk, 2*o.Workers)
+	results := make(chan *chunkResult, 2*o.Workers)
+	toWriter := make([]chan *tokenevents.Batch, o.Writers)
+	for i := range toWriter {
+		toWriter[i] = make(chan *tokenevents.Batch, 2)
+	}
+	var fileEvents, fileRows, fileRejected atomic.Int64
+
+	g.Go(func() error { // reader
+		defer close(work)
+		for seq := int64(0); ; seq++ {
+			buf := recordPool.Get().(*[]Record)
+			recs, err := src.Read(gctx, (*buf)[:0], o.ChunkRows)
+			if err == io.EOF {
+				recordPool.Put(buf)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			select {
+			case work <- workChunk{seq: seq, records: recs}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+	})
+
+	var running atomic.Int64
+	running.Store(int64(o.Workers))
+	for range o.Workers {
+		g.Go(func() error { // normalise and hash
+			defer func() {
+				if running.Add(-1) == 0 {
+					close(results)
+				}
+			}()
+			tr, err := newTransformer(f.path, f.cols, o)
+			if err != nil {
+				return err
+			}
+			for {
+				var wc workChunk
+				var ok bool
+				select {
+				case wc, ok = <-work:
+					if !ok {
+						return nil
+					}
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				res := &chunkResult{seq: wc.seq, lastRow: -1}
+				for i := range wc.records {
+					tr.transform(res, &wc.records[i])
+				}
+				clear(wc.records)
+				recs := wc.records[:0]
+				recordPool.Put(&recs)
+				select {
+				case results <- res:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		})
+	}
+
+	g.Go(func() error { // sequencer
+		defer func() {
+			for _, ch := range toWriter {
+				close(ch)
+			}
+		}()
+		sq := sequencer{im: im, o: o, runID: runID, file: f.path, sourceKey: sourceKey, ledger: ledger,
+			rejects: rejects, toWriter: toWriter, batches: make([]*tokenevents.Batch, o.Writers),
+			bytes: make([]int, o.Writers), lastRow: -1}
+		pending := map[int64]*chunkResult{}
+		var next int64
+		for {
+			var res *chunkResult
+			var ok bool
+			select {
+			case res, ok = <-results:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if !ok {
+				break
+			}
+			pending[res.seq] = res
+			for r := pending[next]; r != nil; r = pending[next] {
+				delete(pending, next)
+				next++
+				fileRows.Add(r.rows)
+				fileRejected.Add(r.rowsRejected)
+				fileEvents.Add(int64(len(r.events)))
+				if err := sq.process(gctx, r); err != nil {
+					return err
+				}
+			}
+		}
+		// The exact check: a file that ends past the limit is not done, so
+		// running again (with a higher --max-rejects) imports it again.
+		if o.MaxRejects.Exceeded(im.c.rowsRejected.Load(), im.c.rowsRead.Load(), true) {
+			return tokenevents.ErrTooManyRejects
+		}
+		for w := range sq.batches {
+			if err := sq.flush(gctx, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	for w := range o.Writers {
+		g.Go(func() error { // database writer for partitions p with p % Writers == w
+			for {
+				var b *tokenevents.Batch
+				var ok bool
+				select {
+				case b, ok = <-toWriter[w]:
+					if !ok {
+						return nil
+					}
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				counts, err := im.store.WriteBatch(gctx, b)
+				if err != nil {
+					return err
+				}
+				im.c.addBatch(counts)
+				putBatch(b)
+			}
+		})
+	}
+
+	err := g.Wait()
+	st.rows, st.rejected, st.events = fileRows.Load(), fileRejected.Load(), fileEvents.Load()
+	if f.stdinHash != nil && err == nil {
+		st.digest = hex.EncodeToString(f.stdinHash.Sum(nil))
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return st, err
+}
+
+// sequencer is the single goroutine that sees results in input order.
+type sequencer struct {
+	im        *Importer
+	o         *Options
+	runID     int64
+	file      string
+	sourceKey string
+	ledger    []int64
+	rejects   *rejectsFile
+	toWriter  []chan *tokenevents.Batch
+	batches   []*tokenevents.Batch
+	bytes     []int
+	lastRow   int64
+}
+
+func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
+	c := &s.im.c
+	if err := s.rejects.write(r.rejects); err != nil {
+		return err
+	}
+	read := c.rowsRead.Add(r.rows)
+	rejected := c.rowsRejected.Add(r.rowsRejected)
+	c.fieldsRejected.Add(r.fieldsRejected)
+	c.events.Add(int64(len(r.events)))
+	if s.o.MaxRejects.Exceeded(rejected, read, false) {
+		return tokenevents.ErrTooManyRejects
+	}
+	for i := range r.events {
+		e := &r.events[i]
+		if e.Row <= s.ledger[e.partition] {
+			c.resumed.Add(1) // committed by an earlier, unfinished run
+			continue
+		}
+		w := e.partition % len(s.batches)
+		b := s.batches[w]
+		if b == nil {
+			b = getBatch()
+			b.RunID, b.File, b.SourceKey, b.FirstLine = s.runID, s.file, s.sourceKey, e.line
+			s.batches[w] = b
+		}
+		e.Seq = e.Row
+		b.Events = append(b.Events, e.StagedEvent)
+		s.bytes[w] += e.size
+	}
+	if r.lastRow >= 0 {
+		s.lastRow = r.lastRow
+	}
+	// Batches are cut at chunk boundaries only: every event of every row up
+	// to lastRow has then been routed, which is what the ledger marks claim.
+	for w, b := range s.batches {
+		if b != nil && (len(b.Events) >= s.o.BatchRows || s.bytes[w] >= s.o.BatchBytes) {
+			if err := s.flush(ctx, w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flush sends writer w's batch with ledger marks for all its partitions.
+func (s *sequencer) flush(ctx context.Context, w int) error {
+	b := s.batches[w]
+	if b == nil {
+		return nil
+	}
+	s.batches[w], s.bytes[w] = nil, 0
+	for p := w; p < Partitions; p += len(s.batches) {
+		b.Ledger = append(b.Ledger, tokenevents.LedgerMark{Partition: p, UptoRow: s.lastRow})
+	}
+	select {
+	case s.toWriter[w] <- b:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var batchPool = sync.Pool{New: func() any { return &tokenevents.Batch{} }}
+
+func getBatch() *tokenevents.Batch { return batchPool.Get().(*tokenevents.Batch) }
+
+func putBatch(b *tokenevents.Batch) {
+	clear(b.Events)
+	*b = tokenevents.Batch{Events: b.Events[:0], Ledger: b.Ledger[:0]}
+	batchPool.Put(b)
+}

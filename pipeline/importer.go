@@ -1,0 +1,275 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+// Outcomes of a run and of a file, as recorded in import_runs and
+// import_files.
+const (
+	OutcomeDone        = "done"
+	OutcomeSkipped     = "skipped"
+	OutcomeFailed      = "failed"
+	OutcomeRejected    = "too_many_rejects"
+	OutcomeInterrupted = "interrupted"
+)
+
+// Summary is what a run did. RowsRead == RowsImported + RowsRejected, and
+// Events == EventsNew + EventsUpdated + EventsUnchanged + Duplicates +
+// EventsResumed.
+type Summary struct {
+	RunID           int64   `json:"run_id"`
+	Outcome         string  `json:"outcome"`
+	Files           int     `json:"files"`
+	FilesSkipped    int     `json:"files_skipped"`
+	RowsRead        int64   `json:"rows_read"`
+	RowsImported    int64   `json:"rows_imported"`
+	RowsRejected    int64   `json:"rows_rejected"`
+	FieldsRejected  int64   `json:"fields_rejected"`
+	Events          int64   `json:"events"`
+	EventsNew       int64   `json:"events_new"`
+	EventsUpdated   int64   `json:"events_updated"`
+	EventsUnchanged int64   `json:"events_unchanged"`
+	Duplicates      int64   `json:"duplicates"`
+	EventsResumed   int64   `json:"events_resumed"`
+	TokensNew       int64   `json:"tokens_new"`
+	Seconds         float64 `json:"seconds"`
+	RowsPerSecond   float64 `json:"rows_per_second"`
+	RejectsFile     string  `json:"rejects_file,omitempty"`
+}
+
+// counters are the run's live counts, shared by the pipeline's goroutines.
+type counters struct {
+	rowsRead, rowsRejected, fieldsRejected, events, resumed atomic.Int64
+	new, updated, unchanged, duplicates, tokensNew          atomic.Int64
+}
+
+func (c *counters) addBatch(b tokenevents.BatchCounts) {
+	c.new.Add(b.New)
+	c.updated.Add(b.Updated)
+	c.unchanged.Add(b.Unchanged)
+	c.duplicates.Add(b.Duplicates)
+	c.tokensNew.Add(b.NewTokens)
+}
+
+// Importer runs imports. Preflight needs no store, so that usage errors are
+// reported before a database is even opened; Run writes to one.
+type Importer struct {
+	store tokenevents.ImportStore
+	opts  Options
+	stdin io.Reader
+	c     counters
+}
+
+// NewImporter validates the options and returns an importer. stdin is read
+// for the file name "-".
+func NewImporter(opts Options, stdin io.Reader) (*Importer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Importer{opts: opts, stdin: stdin}, nil
+}
+
+// RowsRead is the number of rows read so far, for progress displays.
+func (im *Importer) RowsRead() int64 { return im.c.rowsRead.Load() }
+
+// PreparedFile is an input checked before anything is written.
+type PreparedFile struct {
+	path string
+	src  Source // kept open for stdin only
+	cols *columns
+	// stdinHash accumulates the digest of standard input as it is read.
+	stdinHash hash.Hash
+}
+
+// Preflight opens every file, reads its header and maps its columns, so that
+// a usage error is reported before the run writes anything.
+func (im *Importer) Preflight(paths []string) ([]PreparedFile, error) {
+	if len(paths) == 0 {
+		return nil, tokenevents.UsageErrorf("no input files (give FILE... or - for standard input)")
+	}
+	var out []PreparedFile
+	stdinSeen := false
+	for _, p := range paths {
+		if p == "-" {
+			if stdinSeen {
+				return nil, tokenevents.UsageErrorf("- given more than once")
+			}
+			stdinSeen = true
+		}
+		var in io.Reader
+		var h hash.Hash
+		if p == "-" {
+			// Standard input is read once: its digest is taken on the way.
+			h = sha256.New()
+			in = io.TeeReader(im.stdin, h)
+		}
+		src, err := openSource(p, in, &im.opts)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		cols, err := mapColumns(src.Header(), &im.opts)
+		if err != nil {
+			closeAll(out)
+			return nil, errors.Join(fmt.Errorf("%s: %w", p, err), src.Close())
+		}
+		pf := PreparedFile{path: p, cols: cols, stdinHash: h}
+		if p == "-" {
+			pf.src = src
+		} else if err := src.Close(); err != nil {
+			return nil, inputError(p, err)
+		}
+		out = append(out, pf)
+	}
+	return out, nil
+}
+
+func closeAll(files []PreparedFile) {
+	for _, f := range files {
+		if f.src != nil {
+			_ = f.src.Close()
+		}
+	}
+}
+
+// Run imports the prepared files in order and records the run. The summary
+// is filled as far as the run got, also when it returns an error.
+func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, files []PreparedFile) (sum Summary, err error) {
+	start := time.Now()
+	im.store = store
+	defer closeAll(files)
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.path
+	}
+	runID, err := im.store.StartImport(ctx, im.opts.describe(names))
+	if err != nil {
+		return sum, err
+	}
+	sum.RunID = runID
+	rejects := &rejectsFile{path: im.opts.RejectsPath}
+	if rejects.path == "" {
+		rejects.path = "rejects-" + strconv.FormatInt(runID, 10) + ".csv"
+	}
+	optsDigest := im.opts.digest()
+	log := im.opts.Logger.With("run_id", runID)
+
+	for i, f := range files {
+		sum.Files++
+		rec := tokenevents.ImportFile{Index: i, Name: f.path, OptionsDigest: optsDigest}
+		var sourceKey string
+		if f.path != "-" {
+			if rec.ContentDigest, err = fileDigest(f.path); err != nil {
+				break
+			}
+			sourceKey = sourceKeyOf(rec.ContentDigest, optsDigest)
+			if !im.opts.Force {
+				done, derr := im.store.SourceDone(ctx, rec.ContentDigest, optsDigest)
+				if err = derr; err != nil {
+					break
+				}
+				if done {
+					log.Info("file unchanged since an earlier import, skipped (use --force to import it again)", "file", f.path)
+					sum.FilesSkipped++
+					rec.Outcome = OutcomeSkipped
+					if err = im.store.FinishFile(ctx, runID, "", rec); err != nil {
+						break
+					}
+					continue
+				}
+			}
+		}
+		var fs fileStats
+		fs, err = im.importFile(ctx, runID, f, sourceKey, rejects)
+		rec.RowsRead, rec.RowsRejected, rec.Events = fs.rows, fs.rejected, fs.events
+		if fs.digest != "" {
+			rec.ContentDigest = fs.digest
+		}
+		rec.Outcome = outcomeOf(ctx, err)
+		ferr := im.store.FinishFile(context.WithoutCancel(ctx), runID, sourceKey, rec)
+		if err == nil {
+			err = ferr
+		}
+		log.Info("file finished", "file", f.path, "outcome", rec.Outcome, "rows", fs.rows, "events", fs.events)
+		if err != nil {
+			break
+		}
+	}
+
+	path, rerr := rejects.close()
+	sum.RejectsFile = path
+	err = errors.Join(err, rerr)
+	im.fill(&sum, time.Since(start))
+	sum.Outcome = outcomeOf(ctx, err)
+	if errors.Is(err, tokenevents.ErrTooManyRejects) {
+		err = fmt.Errorf("%w: %d of %d rows rejected, more than --max-rejects %s (see %s)", tokenevents.ErrTooManyRejects,
+			sum.RowsRejected, sum.RowsRead, im.opts.MaxRejects, sum.RejectsFile)
+	}
+	summary, _ := json.Marshal(sum)
+	ferr := im.store.FinishImport(context.WithoutCancel(ctx), runID, sum.Outcome, summary, time.Now())
+	return sum, errors.Join(err, ferr)
+}
+
+func outcomeOf(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return OutcomeDone
+	case errors.Is(err, tokenevents.ErrTooManyRejects):
+		return OutcomeRejected
+	case ctx.Err() != nil:
+		return OutcomeInterrupted
+	}
+	return OutcomeFailed
+}
+
+func (im *Importer) fill(s *Summary, elapsed time.Duration) {
+	c := &im.c
+	s.RowsRead = c.rowsRead.Load()
+	s.RowsRejected = c.rowsRejected.Load()
+	s.RowsImported = s.RowsRead - s.RowsRejected
+	s.FieldsRejected = c.fieldsRejected.Load()
+	s.Events = c.events.Load()
+	s.EventsResumed = c.resumed.Load()
+	s.EventsNew = c.new.Load()
+	s.EventsUpdated = c.updated.Load()
+	s.EventsUnchanged = c.unchanged.Load()
+	s.Duplicates = c.duplicates.Load()
+	s.TokensNew = c.tokensNew.Load()
+	s.Seconds = elapsed.Seconds()
+	if s.Seconds > 0 {
+		s.RowsPerSecond = float64(s.RowsRead) / s.Seconds
+	}
+}
+
+// fileDigest is the SHA-256 of the file's bytes as stored.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", inputError(path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", inputError(path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sourceKeyOf(contentDigest, optionsDigest string) string {
+	sum := sha256.Sum256([]byte(contentDigest + "/" + optionsDigest))
+	return hex.EncodeToString(sum[:])
+}

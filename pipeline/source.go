@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+// Record is one input row. Line is where it starts (the CSV line, or the
+// Parquet row index); Row is its 0-based position among the data rows.
+type Record struct {
+	Line   int64
+	Row    int64
+	Fields []string
+	Err    error // the row could not be read; Fields may be partial
+}
+
+// Source yields the records of one input file in order.
+type Source interface {
+	// Header returns the column names.
+	Header() []string
+	// Read appends up to n records to dst. It returns io.EOF, with no
+	// records, when the input is exhausted; any other error is fatal for
+	// the file (a row that merely cannot be parsed comes back as a Record
+	// with Err set).
+	Read(ctx context.Context, dst []Record, n int) ([]Record, error)
+	// Close releases the input.
+	Close() error
+}
+
+// errInput marks a failure to read an input file (I/O or format): the file
+// is named, the run fails with exit code 1.
+var errInput = errors.New("input")
+
+// InputError wraps err with the file's name and the ErrInput mark.
+func inputError(file string, err error) error {
+	return fmt.Errorf("%s: %w", file, errors.Join(errInput, err))
+}
+
+// IsInputError reports whether err is a failure to read an input file.
+func IsInputError(err error) bool { return errors.Is(err, errInput) }
+
+// detectFormat picks csv or parquet from --format, the extension, or the
+// first bytes.
+func detectFormat(path, flag string, head []byte) string {
+	if flag != "" {
+		return flag
+	}
+	name := strings.ToLower(strings.TrimSuffix(strings.ToLower(path), ".gz"))
+	switch filepath.Ext(name) {
+	case ".parquet", ".parq":
+		return "parquet"
+	case ".csv", ".tsv", ".txt":
+		return "csv"
+	}
+	if len(head) >= 4 && string(head[:4]) == "PAR1" {
+		return "parquet"
+	}
+	return "csv"
+}
+
+// openSource opens path ("-" is stdin) in the right format.
+func openSource(path string, stdin io.Reader, o *Options) (Source, error) {
+	if path == "-" {
+		if o.Format == "parquet" {
+			return nil, tokenevents.UsageErrorf("-: Parquet cannot be read from standard input (it needs random access)")
+		}
+		if stdin == nil {
+			return nil, tokenevents.UsageErrorf("-: standard input can be read only once")
+		}
+		return newCSVSource("-", io.NopCloser(stdin), o)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, tokenevents.UsageErrorf("%v", err)
+	}
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, errors.Join(inputError(path, err), f.Close())
+	}
+	if detectFormat(path, o.Format, head[:n]) == "parquet" {
+		return newParquetSource(path, f, o)
+	}
+	return newCSVSource(path, f, o)
+}

@@ -1,0 +1,218 @@
+// Package postgres is the PostgreSQL store: schema migrations, the import
+// write path and the reconcile queries, each query an embedded .sql file.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+//go:embed queries/*.sql
+var queryFS embed.FS
+
+// migrationLockKey is the advisory lock that serialises schema migrations
+// between processes started at the same time.
+const migrationLockKey = 0x746f6b656e6576 // "tokenev"
+
+// query returns an embedded query by file name (without .sql). A missing
+// file is a programming error caught by the tests.
+func query(name string) string {
+	b, err := queryFS.ReadFile("queries/" + name + ".sql")
+	if err != nil {
+		panic("postgres: missing query " + name)
+	}
+	return string(b)
+}
+
+// DB is a PostgreSQL store.
+type DB struct {
+	db     *sqlx.DB
+	log    *slog.Logger
+	retry  RetryPolicy
+	copyQ  string
+	upsert string
+	tokens string
+	ledger string
+	stage  string
+}
+
+// Options configure Open.
+type Options struct {
+	// NoMigrate makes Open fail instead of applying pending migrations.
+	NoMigrate bool
+	// MaxConns caps open connections (0: 8).
+	MaxConns int
+	Retry    RetryPolicy
+	Logger   *slog.Logger
+}
+
+// ResolveDSN picks the connection string: the flag, else DATABASE_URL, else
+// an empty string that makes lib/pq read the PG* variables. Unless the
+// caller chose an sslmode, it asks for "prefer" as libpq does (lib/pq's own
+// default is "require", which local servers without TLS refuse).
+func ResolveDSN(flagValue string) string {
+	dsn := flagValue
+	if dsn == "" {
+		dsn = os.Getenv("DATABASE_URL")
+	}
+	if os.Getenv("PGSSLMODE") != "" || strings.Contains(dsn, "sslmode") {
+		return dsn
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if u, err := url.Parse(dsn); err == nil {
+			q := u.Query()
+			q.Set("sslmode", "prefer")
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+		return dsn
+	}
+	if dsn == "" {
+		return "sslmode=prefer"
+	}
+	return dsn + " sslmode=prefer"
+}
+
+// Open connects, checks the connection and brings the schema up to date
+// under an advisory lock. A malformed DSN is a usage error.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	connector, err := pq.NewConnector(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: database address: %v", tokenevents.ErrUsage, err)
+	}
+	sqldb := sql.OpenDB(connector)
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 8
+	}
+	sqldb.SetMaxOpenConns(opts.MaxConns)
+	sqldb.SetMaxIdleConns(opts.MaxConns)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Retry.Attempts == 0 {
+		opts.Retry = DefaultRetry
+	}
+	d := &DB{
+		db:     sqlx.NewDb(sqldb, "postgres"),
+		log:    opts.Logger,
+		retry:  opts.Retry,
+		copyQ:  `COPY stage_events (seq, account_id, token_type, token_value, event, created_at, status, expires_at, metadata) FROM STDIN`,
+		upsert: query("upsert_events"),
+		tokens: query("upsert_tokens"),
+		ledger: query("ledger_mark"),
+		stage:  query("stage_create"),
+	}
+	err = d.retry.Do(ctx, d.log, "connect", func() error { return d.db.PingContext(ctx) })
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("connect: %w", err), d.db.Close())
+	}
+	if err := d.migrate(ctx, opts.NoMigrate); err != nil {
+		return nil, errors.Join(err, d.db.Close())
+	}
+	return d, nil
+}
+
+// Close closes the connection pool.
+func (d *DB) Close() error { return d.db.Close() }
+
+// SQLX exposes the pool for the reconcile queries and tests.
+func (d *DB) SQLX() *sqlx.DB { return d.db }
+
+type migration struct {
+	version int
+	name    string
+	body    string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(prefix)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
+		}
+		body, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{v, e.Name(), string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies pending migrations, each in its own transaction, while
+// holding a session advisory lock so concurrent starts apply them once.
+func (d *DB) migrate(ctx context.Context, noMigrate bool) (err error) {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	conn, err := d.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer func() {
+		_, uerr := conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+		err = errors.Join(err, uerr)
+	}()
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := conn.GetContext(ctx, &current, `SELECT coalesce(max(version), 0) FROM schema_migrations`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		if noMigrate {
+			return fmt.Errorf("%w: database schema is at version %d, this binary needs %d (run once without --no-migrate)",
+				tokenevents.ErrUsage, current, ms[len(ms)-1].version)
+		}
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, m.body); err != nil {
+			return errors.Join(fmt.Errorf("migrate %s: %w", m.name, err), tx.Rollback())
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			return errors.Join(fmt.Errorf("migrate %s: %w", m.name, err), tx.Rollback())
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.name, err)
+		}
+		d.log.Info("applied migration", "migration", m.name)
+	}
+	return nil
+}

@@ -32,6 +32,7 @@ func run(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer
 	fs.IntVar(&c.Accounts, "accounts", 1, "distinct accounts")
 	fs.IntVar(&c.Tokens, "people", 0, "distinct people (default rows/2)")
 	fs.Float64Var(&c.BadRate, "bad", 0, "share of bad rows")
+	fs.Float64Var(&c.DupRate, "dup", 0.02, "share of rows repeating an earlier key")
 	fs.BoolVar(&c.CRLF, "crlf", false, "CRLF line ends")
 	fs.StringVar(&delim, "delimiter", ",", "delimiter: , ; | or tab")
 	fs.StringVar(&out, "o", "-", "output file")

@@ -46,6 +46,7 @@ type config struct {
 	files     []string
 	db        string
 	noMigrate bool
+	retries   int
 	json      bool
 	logFormat string
 }
@@ -83,6 +84,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&o.BatchBytes, "batch-bytes", 8<<20, "bytes per database transaction, about")
 	fs.StringVar(&c.db, "db", "", "database `URL` (default $DATABASE_URL, else the PG* variables)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
+	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
 	fs.BoolVar(&c.json, "json", false, "print the summary as one JSON object on stdout")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
 
@@ -203,7 +205,8 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return sum, err
 	}
-	db, err := postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2})
+	db, err := postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{
+		NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2, Retry: retryPolicy(c.retries)})
 	if err != nil {
 		return sum, err
 	}
@@ -256,4 +259,10 @@ func startProgress(stderr io.Writer, rows func() int64) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+func retryPolicy(attempts int) postgres.RetryPolicy {
+	p := postgres.DefaultRetry
+	p.Attempts = max(1, attempts)
+	return p
 }

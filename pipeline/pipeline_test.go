@@ -1,0 +1,295 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/fixtures"
+	"github.com/tokenevents/tokenevents/internal/testdb"
+	"github.com/tokenevents/tokenevents/pipeline"
+	"github.com/tokenevents/tokenevents/sql/postgres"
+)
+
+func openStore(t *testing.T, dsn string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// importWith runs one import of paths into store with opts.
+func importWith(ctx context.Context, t *testing.T, store tokenevents.ImportStore, opts pipeline.Options, paths ...string) (pipeline.Summary, error) {
+	t.Helper()
+	if opts.RejectsPath == "" {
+		opts.RejectsPath = filepath.Join(t.TempDir(), "rejects.csv")
+	}
+	im, err := pipeline.NewImporter(opts, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := im.Preflight(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im.Run(ctx, store, files)
+}
+
+func generate(t *testing.T, c fixtures.Config) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := fixtures.Generate(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "export.csv")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestLastOccurrenceWins repeats a few keys many times with changing
+// statuses and metadata, and checks that the last occurrence in input order
+// is what is stored, whatever the chunk, batch and writer layout.
+func TestLastOccurrenceWins(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("email,created_at,status,store_id\n")
+	const keys, rows = 7, 300
+	last := map[int]string{}
+	for i := 0; i < rows; i++ {
+		k := (i * 5) % keys
+		status := []string{"OPT_OUT", "OPT_IN", "PAUSED"}[(i*i)%3]
+		fmt.Fprintf(&b, "user%d@example.no,2024-01-01T10:00:00Z,%s,S%d\n", k, status, i)
+		last[k] = fmt.Sprintf("%s|{\"store_id\": \"S%d\"}", status, i)
+	}
+	path := filepath.Join(t.TempDir(), "dups.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layouts := []struct {
+		name                          string
+		workers, writers, chunk, rows int
+	}{
+		{"one batch", 2, 1, 1000, 100000},
+		{"within batches", 2, 2, 50, 100000},
+		{"across batches", 3, 3, 2, 3},
+		{"across batches one writer", 4, 1, 1, 1},
+	}
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			dsn := testdb.New(t)
+			store := openStore(t, dsn)
+			sum, err := importWith(context.Background(), t, store, pipeline.Options{
+				Account: "P00000001", Event: "e", Workers: l.workers, Writers: l.writers, ChunkRows: l.chunk, BatchRows: l.rows,
+			}, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Events != rows || sum.EventsNew != keys || sum.Duplicates != rows-keys || sum.EventsUpdated != 0 || sum.EventsUnchanged != 0 {
+				t.Errorf("summary %+v", sum)
+			}
+			got := testdb.Dump(t, testdb.Open(t, dsn))
+			if len(got) != keys {
+				t.Fatalf("%d events stored, want %d", len(got), keys)
+			}
+			for k := 0; k < keys; k++ {
+				want := fmt.Sprintf("|%s", last[k])
+				found := false
+				for _, g := range got {
+					if strings.Contains(g, sha1hex(fmt.Sprintf("user%d@example.no", k))) {
+						found = true
+						if !strings.HasSuffix(strings.Replace(g, "|-|", "|", 1), want) {
+							t.Errorf("key %d: stored %s, want ...%s", k, g, want)
+						}
+					}
+				}
+				if !found {
+					t.Errorf("key %d not stored", k)
+				}
+			}
+		})
+	}
+}
+
+// failingStore lets a number of batches through, then fails every write:
+// with cancel set it cancels the run's context instead, as a SIGINT would.
+type failingStore struct {
+	tokenevents.ImportStore
+	allow  int64
+	n      atomic.Int64
+	cancel context.CancelFunc
+}
+
+var errCrash = errors.New("simulated crash")
+
+func (f *failingStore) WriteBatch(ctx context.Context, b *tokenevents.Batch) (tokenevents.BatchCounts, error) {
+	if f.n.Add(1) > f.allow {
+		if f.cancel != nil {
+			f.cancel()
+			return tokenevents.BatchCounts{}, ctx.Err()
+		}
+		return tokenevents.BatchCounts{}, errCrash
+	}
+	return f.ImportStore.WriteBatch(ctx, b)
+}
+
+// TestInterruptedRunResumes stops runs part-way (cancelled, or failing
+// writes) and runs them again: the end state must equal one clean run's, the
+// second run must skip what the first committed, and a third run must find
+// the file done.
+func TestInterruptedRunResumes(t *testing.T) {
+	path := generate(t, fixtures.Config{Rows: 6000, Seed: 7, Phones: true, Accounts: 3, DupRate: 0.1, BadRate: 0.002})
+	opts := pipeline.Options{Workers: 3, Writers: 2, BatchRows: 300, ChunkRows: 64}
+
+	cleanDSN := testdb.New(t)
+	cleanSum, err := importWith(context.Background(), t, openStore(t, cleanDSN), opts, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testdb.Dump(t, testdb.Open(t, cleanDSN))
+	if len(want) < 5000 {
+		t.Fatalf("clean run stored only %d events", len(want))
+	}
+
+	for _, mode := range []string{"cancelled", "crashed"} {
+		t.Run(mode, func(t *testing.T) {
+			dsn := testdb.New(t)
+			store := openStore(t, dsn)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			fs := &failingStore{ImportStore: store, allow: 9}
+			if mode == "cancelled" {
+				fs.cancel = cancel
+			}
+			sum, err := importWith(ctx, t, fs, opts, path)
+			if err == nil {
+				t.Fatal("interrupted run reported success")
+			}
+			if mode == "crashed" && !errors.Is(err, errCrash) || mode == "cancelled" && !errors.Is(err, context.Canceled) {
+				t.Fatalf("error %v", err)
+			}
+			partial := testdb.Dump(t, testdb.Open(t, dsn))
+			if len(partial) == 0 || len(partial) >= len(want) {
+				t.Fatalf("interrupted run stored %d of %d events", len(partial), len(want))
+			}
+			if sum.Outcome == pipeline.OutcomeDone {
+				t.Errorf("outcome %s", sum.Outcome)
+			}
+
+			sum, err = importWith(context.Background(), t, store, opts, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.EventsResumed == 0 {
+				t.Error("the second run skipped nothing: the ledger was not used")
+			}
+			if sum.Events != cleanSum.Events || sum.RowsRead != cleanSum.RowsRead {
+				t.Errorf("second run events %d rows %d, clean run %d %d", sum.Events, sum.RowsRead, cleanSum.Events, cleanSum.RowsRead)
+			}
+			got := testdb.Dump(t, testdb.Open(t, dsn))
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("resumed state differs from a clean run: %d vs %d events", len(got), len(want))
+			}
+			if n := testdb.Count(t, testdb.Open(t, dsn), `SELECT count(*) FROM import_ledger`); n != 0 {
+				t.Errorf("%d ledger rows left after the file was done", n)
+			}
+			sum, err = importWith(context.Background(), t, store, opts, path)
+			if err != nil || sum.FilesSkipped != 1 {
+				t.Errorf("third run: skipped %d, err %v", sum.FilesSkipped, err)
+			}
+		})
+	}
+}
+
+// TestReimportWritesNothing imports a file, then imports it again with
+// --force: every event is unchanged and no row version changes. The file
+// repeats keys with other statuses, within one batch per writer (the
+// default batch size holds it): see TestReimportAcrossBatches for the
+// documented exception.
+func TestReimportWritesNothing(t *testing.T) {
+	path := generate(t, fixtures.Config{Rows: 3000, Seed: 3, Phones: true, DupRate: 0.05})
+	dsn := testdb.New(t)
+	store := openStore(t, dsn)
+	opts := pipeline.Options{}
+	first, err := importWith(context.Background(), t, store, opts, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := testdb.Open(t, dsn)
+	versions := func() string {
+		var s string
+		if err := db.QueryRow(`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM token_events`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		var s2 string
+		if err := db.QueryRow(`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM tokens`).Scan(&s2); err != nil {
+			t.Fatal(err)
+		}
+		return s + s2
+	}
+	before := versions()
+	opts.Force = true
+	again, err := importWith(context.Background(), t, store, opts, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.EventsNew != 0 || again.EventsUpdated != 0 || again.TokensNew != 0 {
+		t.Errorf("re-import wrote: %+v", again)
+	}
+	if again.EventsUnchanged+again.Duplicates != again.Events || again.EventsUnchanged != first.EventsNew {
+		t.Errorf("re-import counts %+v vs first %+v", again, first)
+	}
+	if versions() != before {
+		t.Error("re-import rewrote rows")
+	}
+	opts.Force = false
+	skipped, err := importWith(context.Background(), t, store, opts, path)
+	if err != nil || skipped.FilesSkipped != 1 || skipped.RowsRead != 0 {
+		t.Errorf("unchanged file not skipped: %+v %v", skipped, err)
+	}
+}
+
+// TestReimportAcrossBatches pins the one case in which a --force re-import
+// rewrites rows: a key repeated with different values in different batches
+// of one file is written once per batch (the earlier value, then the last),
+// because a streaming writer cannot know that a later occurrence is coming.
+// The end state is still the last occurrence, and the summary says what
+// happened: such keys count as updated, then as duplicates.
+func TestReimportAcrossBatches(t *testing.T) {
+	data := "email,created_at,status\n" +
+		"a@example.no,2024-01-01,OPT_IN\n" +
+		"b@example.no,2024-01-01,OPT_OUT\n" +
+		"a@example.no,2024-01-01,OPT_OUT\n"
+	path := filepath.Join(t.TempDir(), "in.csv")
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dsn := testdb.New(t)
+	store := openStore(t, dsn)
+	opts := pipeline.Options{Account: "P00000001", Event: "e", Writers: 1, ChunkRows: 1, BatchRows: 1}
+	if _, err := importWith(context.Background(), t, store, opts, path); err != nil {
+		t.Fatal(err)
+	}
+	opts.Force = true
+	again, err := importWith(context.Background(), t, store, opts, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.EventsUpdated != 1 || again.Duplicates != 1 || again.EventsUnchanged != 1 || again.EventsNew != 0 {
+		t.Errorf("summary %+v", again)
+	}
+	got := testdb.Dump(t, testdb.Open(t, dsn))
+	if len(got) != 2 || !strings.Contains(got[0]+got[1], sha1hex("a@example.no")+"|e|2024-01-01T00:00:00.000000|OPT_OUT") {
+		t.Errorf("stored %q", got)
+	}
+}

@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/tokenevents/tokenevents/internal/testdb"
+)
+
+func TestTransient(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{&pq.Error{Code: "40001"}, true},
+		{&pq.Error{Code: "40P01"}, true},
+		{&pq.Error{Code: "57P01"}, true},
+		{&pq.Error{Code: "08006"}, true},
+		{fmt.Errorf("upsert: %w", &pq.Error{Code: "40001"}), true},
+		{&pq.Error{Code: "23505"}, false},
+		{&pq.Error{Code: "22P02", Message: "connection lost"}, false}, // message text is never read
+		{driver.ErrBadConn, true},
+		{io.ErrUnexpectedEOF, true},
+		{fmt.Errorf("write: %w", syscall.ECONNRESET), true},
+		{errors.New("some other failure"), false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := Transient(tt.err); got != tt.want {
+			t.Errorf("Transient(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	p := RetryPolicy{Attempts: 4, Base: time.Millisecond, Max: 2 * time.Millisecond}
+	log := slog.New(slog.DiscardHandler)
+	calls := 0
+	err := p.Do(context.Background(), log, "x", func() error {
+		calls++
+		if calls < 3 {
+			return &pq.Error{Code: "40P01"}
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("transient then success: err %v after %d calls", err, calls)
+	}
+	calls = 0
+	err = p.Do(context.Background(), log, "x", func() error { calls++; return &pq.Error{Code: "23505"} })
+	if err == nil || calls != 1 {
+		t.Errorf("permanent error retried: %d calls", calls)
+	}
+	calls = 0
+	err = p.Do(context.Background(), log, "x", func() error { calls++; return &pq.Error{Code: "40001"} })
+	if err == nil || calls != 4 {
+		t.Errorf("attempts not bounded: %d calls", calls)
+	}
+}
+
+// TestConcurrentOpenMigratesOnce starts several stores at once on an empty
+// database: the advisory lock lets one migrate and the others find it done.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	dsn := testdb.New(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := Open(context.Background(), dsn, Options{})
+			if err == nil {
+				err = db.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testdb.Count(t, testdb.Open(t, dsn), `SELECT count(*) FROM schema_migrations`); n != int64(len(ms)) {
+		t.Errorf("%d migrations recorded, want %d", n, len(ms))
+	}
+}
+
+// TestEveryQueryParses prepares every embedded query against a migrated
+// database, so a typo fails here and not in the middle of a run.
+func TestEveryQueryParses(t *testing.T) {
+	dsn := testdb.New(t)
+	db, err := Open(context.Background(), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entries, err := queryFS.ReadDir("queries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := db.db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, query("stage_create")); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".sql")
+		stmt, err := conn.PrepareContext(ctx, query(name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		_ = stmt.Close()
+	}
+}

@@ -10,33 +10,35 @@ import (
 // the 0-based data row it came from.
 type StagedEvent struct {
 	Event
-	Seq int64
-	Row int64
-}
-
-// LedgerMark says that every event of one partition of a source up to and
-// including input row UptoRow is committed.
-type LedgerMark struct {
 	Partition int
-	UptoRow   int64
+	Seq       int64
+	Row       int64
 }
 
-// Batch is one all-or-nothing write. It knows its source rows so that a
-// failure can name them and a resumed run can skip what it committed.
+// Batch is one all-or-nothing staging write. It knows its source rows: a
+// failure names them, and its ledger marks let a resumed run skip them.
 type Batch struct {
-	RunID     int64
+	SourceID  int64
 	File      string // display name, for errors
-	SourceKey string // content digest and options; empty when not resumable
 	FirstLine int64  // input line of the first event, for errors
 	Events    []StagedEvent
-	Ledger    []LedgerMark
+	// Marks: for each partition listed, every event of an input row up to
+	// UptoRow is staged once this batch commits.
+	Marks []StageMark
 }
 
-// BatchCounts is what one batch did. Staged == Duplicates + New + Updated +
-// Unchanged.
-type BatchCounts struct {
+// StageMark is one partition's progress in a Batch.
+type StageMark struct {
+	Partition int
+	UptoRow   int64
+	Events    int64 // events of this partition in the batch
+}
+
+// MergeCounts is what merging staged events did. Staged == Duplicates +
+// New + Updated + Unchanged.
+type MergeCounts struct {
 	Staged     int64
-	Duplicates int64 // earlier occurrences of a key within the run, merged
+	Duplicates int64 // earlier occurrences of a key within the source
 	New        int64
 	Updated    int64
 	Unchanged  int64
@@ -44,7 +46,7 @@ type BatchCounts struct {
 }
 
 // Add accumulates o into c.
-func (c *BatchCounts) Add(o BatchCounts) {
+func (c *MergeCounts) Add(o MergeCounts) {
 	c.Staged += o.Staged
 	c.Duplicates += o.Duplicates
 	c.New += o.New
@@ -53,35 +55,55 @@ func (c *BatchCounts) Add(o BatchCounts) {
 	c.NewTokens += o.NewTokens
 }
 
+// SourceState is the ledger of one source: a file's content read with one
+// set of options.
+type SourceState struct {
+	ID int64
+	// Merging is set once every event is staged: a resumed run then only
+	// merges the partitions not yet merged.
+	Merging    bool
+	StagedUpto []int64 // per partition, the last staged input row, or -1
+	Merged     []bool  // per partition
+}
+
 // ImportFile describes one input file of a run.
 type ImportFile struct {
 	Index         int    `json:"index"`
 	Name          string `json:"name"`
 	ContentDigest string `json:"content_digest"` // sha256 hex of the bytes as read
 	OptionsDigest string `json:"options_digest"` // sha256 hex of what shapes its events
-	Outcome       string `json:"outcome"`        // done, skipped, failed, stopped
+	Outcome       string `json:"outcome"`        // done, skipped, failed, interrupted, too_many_rejects
 	RowsRead      int64  `json:"rows_read"`
 	RowsRejected  int64  `json:"rows_rejected"`
 	Events        int64  `json:"events"`
 }
 
-// ImportStore is what the importer needs from a database. Implementations
-// must make WriteBatch atomic: its events, its tokens and its ledger marks
-// commit together or not at all.
+// ImportStore is what the importer needs from a database.
+//
+// An import stages each source's events (StageBatch, in batches that commit
+// with their ledger marks), then merges them partition by partition
+// (MergePartition, each one transaction): the last occurrence of a key in the
+// source wins, unchanged events are not rewritten, and a run interrupted in
+// either phase resumes from the ledger.
 type ImportStore interface {
-	// StartImport records a new run and returns its id.
+	// StartImport records a new run and returns its id. It may wait for
+	// another import into the same database to finish.
 	StartImport(ctx context.Context, options []byte) (int64, error)
 	// SourceDone reports whether a run already imported this content with
 	// these options to the end.
 	SourceDone(ctx context.Context, contentDigest, optionsDigest string) (bool, error)
-	// Ledger returns, per partition, the last input row committed for the
-	// source by an unfinished run, or -1.
-	Ledger(ctx context.Context, sourceKey string, partitions int) ([]int64, error)
-	// WriteBatch upserts the batch's tokens and events and its ledger marks
-	// in one transaction, retrying transient failures.
-	WriteBatch(ctx context.Context, b *Batch) (BatchCounts, error)
-	// FinishFile records a file's outcome; a done file's ledger is dropped.
-	FinishFile(ctx context.Context, runID int64, sourceKey string, f ImportFile) error
-	// FinishImport records the run's end.
+	// OpenSource returns the ledger of a source, creating it if new. A
+	// source whose staged events were lost starts again from nothing.
+	OpenSource(ctx context.Context, runID int64, sourceKey string, partitions int) (SourceState, error)
+	// StageBatch stages the batch's events and its marks in one transaction.
+	StageBatch(ctx context.Context, b *Batch) error
+	// StagingDone records that every event of the source is staged.
+	StagingDone(ctx context.Context, sourceID int64) error
+	// MergePartition merges one staged partition into the token tables.
+	MergePartition(ctx context.Context, runID, sourceID int64, partition int) (MergeCounts, error)
+	// FinishFile records a file's outcome. A done file's source and ledger
+	// are dropped; with discard, so are those of a file that cannot resume.
+	FinishFile(ctx context.Context, runID, sourceID int64, f ImportFile, discard bool) error
+	// FinishImport records the run's end and lets the next import start.
 	FinishImport(ctx context.Context, runID int64, outcome string, summary []byte, finished time.Time) error
 }

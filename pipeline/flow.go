@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -27,18 +28,67 @@ type workChunk struct {
 
 var recordPool = sync.Pool{New: func() any { s := make([]Record, 0, 512); return &s }}
 
-// importFile runs one file through the pipeline:
+// importFile stages a file's events (unless an earlier run staged them all),
+// then merges its partitions, Writers of them at a time.
+func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile, state tokenevents.SourceState,
+	rejects *rejectsFile, log *slog.Logger) (fileStats, error) {
+	var st fileStats
+	staged := make([]int64, Partitions)
+	if state.Merging {
+		log.Info("resuming the merge of an interrupted import; the file is not read again", "file", f.path)
+	} else {
+		var err error
+		if st, err = im.stageFile(ctx, f, state, rejects, staged); err != nil {
+			return st, err
+		}
+		if err := im.store.StagingDone(ctx, state.ID); err != nil {
+			return st, err
+		}
+	}
+	todo := make(chan int, Partitions)
+	for p := range Partitions {
+		if !state.Merged[p] && (state.StagedUpto[p] >= 0 || staged[p] > 0) {
+			todo <- p
+		}
+	}
+	close(todo)
+	g, gctx := errgroup.WithContext(ctx)
+	for range im.opts.Writers {
+		g.Go(func() error {
+			for p := range todo {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				c, err := im.store.MergePartition(gctx, runID, state.ID, p)
+				if err != nil {
+					return err
+				}
+				im.c.addMerge(c)
+				if state.Merging {
+					im.c.events.Add(c.Staged)
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return st, err
+}
+
+// stageFile runs one file through the staging pipeline:
 //
 //	reader ─▶ work ─▶ workers ─▶ results ─▶ sequencer ─▶ writer[w] ─▶ store
 //
 // Workers normalise and hash chunks in parallel; the sequencer puts their
 // results back in input order, writes rejects, and routes each event to the
-// writer that owns its partition. A partition's events are therefore written
-// by one writer, in input order, batch after batch: the last occurrence of a
-// key always commits last, and the ledger mark committed with a batch is
-// exact for the writer's partitions. Every channel is bounded and every
-// send and receive also watches ctx.
-func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile, sourceKey string, rejects *rejectsFile) (fileStats, error) {
+// writer that owns its partition. A writer stages its batches one after the
+// other, so the ledger marks committed with a batch are exact for the
+// writer's partitions. Every channel is bounded and every send and receive
+// also watches ctx. staged receives, per partition, the events staged.
+func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenevents.SourceState, rejects *rejectsFile, staged []int64) (fileStats, error) {
 	var st fileStats
 	o := &im.opts
 	src := f.src
@@ -49,16 +99,7 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 		}
 	}
 	defer src.Close()
-	ledger := make([]int64, Partitions)
-	for i := range ledger {
-		ledger[i] = -1
-	}
-	if sourceKey != "" {
-		var err error
-		if ledger, err = im.store.Ledger(ctx, sourceKey, Partitions); err != nil {
-			return st, err
-		}
-	}
+	ledger := state.StagedUpto
 
 	g, gctx := errgroup.WithContext(ctx)
 	work := make(chan workChunk, 2*o.Workers)
@@ -135,9 +176,9 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 				close(ch)
 			}
 		}()
-		sq := sequencer{im: im, o: o, runID: runID, file: f.path, sourceKey: sourceKey, ledger: ledger,
+		sq := sequencer{im: im, o: o, sourceID: state.ID, file: f.path, ledger: ledger, staged: staged,
 			rejects: rejects, toWriter: toWriter, batches: make([]*tokenevents.Batch, o.Writers),
-			bytes: make([]int, o.Writers), lastRow: -1}
+			bytes: make([]int, o.Writers), counts: make([][Partitions]int64, o.Writers), lastRow: -1}
 		pending := map[int64]*chunkResult{}
 		var next int64
 		for {
@@ -177,7 +218,7 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 	})
 
 	for w := range o.Writers {
-		g.Go(func() error { // database writer for partitions p with p % Writers == w
+		g.Go(func() error { // stages the partitions p with p % Writers == w
 			for {
 				var b *tokenevents.Batch
 				var ok bool
@@ -189,11 +230,9 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 				case <-gctx.Done():
 					return gctx.Err()
 				}
-				counts, err := im.store.WriteBatch(gctx, b)
-				if err != nil {
+				if err := im.store.StageBatch(gctx, b); err != nil {
 					return err
 				}
-				im.c.addBatch(counts)
 				putBatch(b)
 			}
 		})
@@ -212,17 +251,18 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 
 // sequencer is the single goroutine that sees results in input order.
 type sequencer struct {
-	im        *Importer
-	o         *Options
-	runID     int64
-	file      string
-	sourceKey string
-	ledger    []int64
-	rejects   *rejectsFile
-	toWriter  []chan *tokenevents.Batch
-	batches   []*tokenevents.Batch
-	bytes     []int
-	lastRow   int64
+	im       *Importer
+	o        *Options
+	sourceID int64
+	file     string
+	ledger   []int64 // per partition, the last row an earlier run staged
+	staged   []int64 // per partition, events staged by this run
+	rejects  *rejectsFile
+	toWriter []chan *tokenevents.Batch
+	batches  []*tokenevents.Batch
+	bytes    []int
+	counts   [][Partitions]int64 // per writer, events per partition in its open batch
+	lastRow  int64
 }
 
 func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
@@ -239,20 +279,21 @@ func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
 	}
 	for i := range r.events {
 		e := &r.events[i]
-		if e.Row <= s.ledger[e.partition] {
-			c.resumed.Add(1) // committed by an earlier, unfinished run
+		if e.Row <= s.ledger[e.Partition] {
+			c.resumed.Add(1) // staged by an earlier, unfinished run
 			continue
 		}
-		w := e.partition % len(s.batches)
+		w := e.Partition % len(s.batches)
 		b := s.batches[w]
 		if b == nil {
 			b = getBatch()
-			b.RunID, b.File, b.SourceKey, b.FirstLine = s.runID, s.file, s.sourceKey, e.line
+			b.SourceID, b.File, b.FirstLine = s.sourceID, s.file, e.line
 			s.batches[w] = b
 		}
 		e.Seq = e.Row
 		b.Events = append(b.Events, e.StagedEvent)
 		s.bytes[w] += e.size
+		s.counts[w][e.Partition]++
 	}
 	if r.lastRow >= 0 {
 		s.lastRow = r.lastRow
@@ -275,10 +316,12 @@ func (s *sequencer) flush(ctx context.Context, w int) error {
 	if b == nil {
 		return nil
 	}
-	s.batches[w], s.bytes[w] = nil, 0
 	for p := w; p < Partitions; p += len(s.batches) {
-		b.Ledger = append(b.Ledger, tokenevents.LedgerMark{Partition: p, UptoRow: s.lastRow})
+		n := s.counts[w][p]
+		b.Marks = append(b.Marks, tokenevents.StageMark{Partition: p, UptoRow: s.lastRow, Events: n})
+		s.staged[p] += n
 	}
+	s.batches[w], s.bytes[w], s.counts[w] = nil, 0, [Partitions]int64{}
 	select {
 	case s.toWriter[w] <- b:
 		return nil
@@ -293,6 +336,6 @@ func getBatch() *tokenevents.Batch { return batchPool.Get().(*tokenevents.Batch)
 
 func putBatch(b *tokenevents.Batch) {
 	clear(b.Events)
-	*b = tokenevents.Batch{Events: b.Events[:0], Ledger: b.Ledger[:0]}
+	*b = tokenevents.Batch{Events: b.Events[:0], Marks: b.Marks[:0]}
 	batchPool.Put(b)
 }

@@ -27,9 +27,10 @@ const (
 	OutcomeInterrupted = "interrupted"
 )
 
-// Summary is what a run did. RowsRead == RowsImported + RowsRejected, and
-// Events == EventsNew + EventsUpdated + EventsUnchanged + Duplicates +
-// EventsResumed.
+// Summary is what a run did. RowsRead == RowsImported + RowsRejected; when
+// the run is done, Events == EventsNew + EventsUpdated + EventsUnchanged +
+// Duplicates. EventsResumed counts the events an interrupted earlier run had
+// staged: this run did not stage them again, but merged them.
 type Summary struct {
 	RunID           int64   `json:"run_id"`
 	Outcome         string  `json:"outcome"`
@@ -57,7 +58,7 @@ type counters struct {
 	new, updated, unchanged, duplicates, tokensNew          atomic.Int64
 }
 
-func (c *counters) addBatch(b tokenevents.BatchCounts) {
+func (c *counters) addMerge(b tokenevents.MergeCounts) {
 	c.new.Add(b.New)
 	c.updated.Add(b.Updated)
 	c.unchanged.Add(b.Unchanged)
@@ -171,7 +172,9 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 	for i, f := range files {
 		sum.Files++
 		rec := tokenevents.ImportFile{Index: i, Name: f.path, OptionsDigest: optsDigest}
-		var sourceKey string
+		// A file read from standard input cannot be read again, so its
+		// source is private to this run and dropped if the run fails.
+		sourceKey := fmt.Sprintf("run:%d:%d", runID, i)
 		if f.path != "-" {
 			if rec.ContentDigest, err = fileDigest(f.path); err != nil {
 				break
@@ -186,21 +189,25 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 					log.Info("file unchanged since an earlier import, skipped (use --force to import it again)", "file", f.path)
 					sum.FilesSkipped++
 					rec.Outcome = OutcomeSkipped
-					if err = im.store.FinishFile(ctx, runID, "", rec); err != nil {
+					if err = im.store.FinishFile(ctx, runID, 0, rec, false); err != nil {
 						break
 					}
 					continue
 				}
 			}
 		}
+		var state tokenevents.SourceState
+		if state, err = im.store.OpenSource(ctx, runID, sourceKey, Partitions); err != nil {
+			break
+		}
 		var fs fileStats
-		fs, err = im.importFile(ctx, runID, f, sourceKey, rejects)
+		fs, err = im.importFile(ctx, runID, f, state, rejects, log)
 		rec.RowsRead, rec.RowsRejected, rec.Events = fs.rows, fs.rejected, fs.events
 		if fs.digest != "" {
 			rec.ContentDigest = fs.digest
 		}
 		rec.Outcome = outcomeOf(ctx, err)
-		ferr := im.store.FinishFile(context.WithoutCancel(ctx), runID, sourceKey, rec)
+		ferr := im.store.FinishFile(context.WithoutCancel(ctx), runID, state.ID, rec, f.path == "-")
 		if err == nil {
 			err = ferr
 		}

@@ -122,26 +122,46 @@ func TestLastOccurrenceWins(t *testing.T) {
 	}
 }
 
-// failingStore lets a number of batches through, then fails every write:
-// with cancel set it cancels the run's context instead, as a SIGINT would.
+// failingStore lets a number of staging batches (or, with inMerge, of
+// partition merges) through, then fails every one: with cancel set it
+// cancels the run's context instead, as a SIGINT would.
 type failingStore struct {
 	tokenevents.ImportStore
-	allow  int64
-	n      atomic.Int64
-	cancel context.CancelFunc
+	allow   int64
+	inMerge bool
+	n       atomic.Int64
+	cancel  context.CancelFunc
 }
 
 var errCrash = errors.New("simulated crash")
 
-func (f *failingStore) WriteBatch(ctx context.Context, b *tokenevents.Batch) (tokenevents.BatchCounts, error) {
-	if f.n.Add(1) > f.allow {
-		if f.cancel != nil {
-			f.cancel()
-			return tokenevents.BatchCounts{}, ctx.Err()
-		}
-		return tokenevents.BatchCounts{}, errCrash
+func (f *failingStore) fail(ctx context.Context) error {
+	if f.n.Add(1) <= f.allow {
+		return nil
 	}
-	return f.ImportStore.WriteBatch(ctx, b)
+	if f.cancel != nil {
+		f.cancel()
+		return ctx.Err()
+	}
+	return errCrash
+}
+
+func (f *failingStore) StageBatch(ctx context.Context, b *tokenevents.Batch) error {
+	if !f.inMerge {
+		if err := f.fail(ctx); err != nil {
+			return err
+		}
+	}
+	return f.ImportStore.StageBatch(ctx, b)
+}
+
+func (f *failingStore) MergePartition(ctx context.Context, runID, sourceID int64, p int) (tokenevents.MergeCounts, error) {
+	if f.inMerge {
+		if err := f.fail(ctx); err != nil {
+			return tokenevents.MergeCounts{}, err
+		}
+	}
+	return f.ImportStore.MergePartition(ctx, runID, sourceID, p)
 }
 
 // TestInterruptedRunResumes stops runs part-way (cancelled, or failing
@@ -162,26 +182,29 @@ func TestInterruptedRunResumes(t *testing.T) {
 		t.Fatalf("clean run stored only %d events", len(want))
 	}
 
-	for _, mode := range []string{"cancelled", "crashed"} {
+	for _, mode := range []string{"cancelled while staging", "crashed while staging", "cancelled while merging", "crashed while merging"} {
 		t.Run(mode, func(t *testing.T) {
 			dsn := testdb.New(t)
 			store := openStore(t, dsn)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			fs := &failingStore{ImportStore: store, allow: 9}
-			if mode == "cancelled" {
+			fs := &failingStore{ImportStore: store, allow: 9, inMerge: strings.HasSuffix(mode, "merging")}
+			if strings.HasPrefix(mode, "cancelled") {
 				fs.cancel = cancel
 			}
 			sum, err := importWith(ctx, t, fs, opts, path)
 			if err == nil {
 				t.Fatal("interrupted run reported success")
 			}
-			if mode == "crashed" && !errors.Is(err, errCrash) || mode == "cancelled" && !errors.Is(err, context.Canceled) {
+			if fs.cancel == nil && !errors.Is(err, errCrash) || fs.cancel != nil && !errors.Is(err, context.Canceled) {
 				t.Fatalf("error %v", err)
 			}
 			partial := testdb.Dump(t, testdb.Open(t, dsn))
-			if len(partial) == 0 || len(partial) >= len(want) {
-				t.Fatalf("interrupted run stored %d of %d events", len(partial), len(want))
+			if fs.inMerge && (len(partial) == 0 || len(partial) >= len(want)) {
+				t.Fatalf("run interrupted while merging stored %d of %d events", len(partial), len(want))
+			}
+			if !fs.inMerge && len(partial) != 0 {
+				t.Fatalf("run interrupted while staging stored %d events", len(partial))
 			}
 			if sum.Outcome == pipeline.OutcomeDone {
 				t.Errorf("outcome %s", sum.Outcome)
@@ -191,18 +214,26 @@ func TestInterruptedRunResumes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sum.EventsResumed == 0 {
-				t.Error("the second run skipped nothing: the ledger was not used")
-			}
-			if sum.Events != cleanSum.Events || sum.RowsRead != cleanSum.RowsRead {
-				t.Errorf("second run events %d rows %d, clean run %d %d", sum.Events, sum.RowsRead, cleanSum.Events, cleanSum.RowsRead)
+			if fs.inMerge {
+				if sum.RowsRead != 0 || sum.EventsNew == 0 {
+					t.Errorf("resumed merge read the file again or merged nothing: %+v", sum)
+				}
+			} else {
+				if sum.EventsResumed == 0 {
+					t.Error("the second run skipped nothing: the ledger was not used")
+				}
+				if sum.Events != cleanSum.Events || sum.RowsRead != cleanSum.RowsRead || sum.EventsNew != cleanSum.EventsNew || sum.Duplicates != cleanSum.Duplicates {
+					t.Errorf("second run %+v\nclean run %+v", sum, cleanSum)
+				}
 			}
 			got := testdb.Dump(t, testdb.Open(t, dsn))
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Fatalf("resumed state differs from a clean run: %d vs %d events", len(got), len(want))
 			}
-			if n := testdb.Count(t, testdb.Open(t, dsn), `SELECT count(*) FROM import_ledger`); n != 0 {
-				t.Errorf("%d ledger rows left after the file was done", n)
+			for _, q := range []string{`SELECT count(*) FROM import_ledger`, `SELECT count(*) FROM import_sources`, `SELECT count(*) FROM import_stage`} {
+				if n := testdb.Count(t, testdb.Open(t, dsn), q); n != 0 {
+					t.Errorf("%s: %d rows left after the file was done", q, n)
+				}
 			}
 			sum, err = importWith(context.Background(), t, store, opts, path)
 			if err != nil || sum.FilesSkipped != 1 {
@@ -213,15 +244,13 @@ func TestInterruptedRunResumes(t *testing.T) {
 }
 
 // TestReimportWritesNothing imports a file, then imports it again with
-// --force: every event is unchanged and no row version changes. The file
-// repeats keys with other statuses, within one batch per writer (the
-// default batch size holds it): see TestReimportAcrossBatches for the
-// documented exception.
+// --force: every event is unchanged and no row version changes, although
+// the file repeats keys with other statuses across many batches.
 func TestReimportWritesNothing(t *testing.T) {
 	path := generate(t, fixtures.Config{Rows: 3000, Seed: 3, Phones: true, DupRate: 0.05})
 	dsn := testdb.New(t)
 	store := openStore(t, dsn)
-	opts := pipeline.Options{}
+	opts := pipeline.Options{BatchRows: 300}
 	first, err := importWith(context.Background(), t, store, opts, path)
 	if err != nil {
 		t.Fatal(err)
@@ -260,12 +289,9 @@ func TestReimportWritesNothing(t *testing.T) {
 	}
 }
 
-// TestReimportAcrossBatches pins the one case in which a --force re-import
-// rewrites rows: a key repeated with different values in different batches
-// of one file is written once per batch (the earlier value, then the last),
-// because a streaming writer cannot know that a later occurrence is coming.
-// The end state is still the last occurrence, and the summary says what
-// happened: such keys count as updated, then as duplicates.
+// TestReimportAcrossBatches: a key repeated with different values in
+// different staging batches of one file is merged once, as its last
+// occurrence, so a --force re-import writes nothing at all.
 func TestReimportAcrossBatches(t *testing.T) {
 	data := "email,created_at,status\n" +
 		"a@example.no,2024-01-01,OPT_IN\n" +
@@ -278,15 +304,19 @@ func TestReimportAcrossBatches(t *testing.T) {
 	dsn := testdb.New(t)
 	store := openStore(t, dsn)
 	opts := pipeline.Options{Account: "P00000001", Event: "e", Writers: 1, ChunkRows: 1, BatchRows: 1}
-	if _, err := importWith(context.Background(), t, store, opts, path); err != nil {
+	first, err := importWith(context.Background(), t, store, opts, path)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if first.EventsNew != 2 || first.Duplicates != 1 {
+		t.Errorf("first import %+v", first)
 	}
 	opts.Force = true
 	again, err := importWith(context.Background(), t, store, opts, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.EventsUpdated != 1 || again.Duplicates != 1 || again.EventsUnchanged != 1 || again.EventsNew != 0 {
+	if again.EventsUpdated != 0 || again.Duplicates != 1 || again.EventsUnchanged != 2 || again.EventsNew != 0 {
 		t.Errorf("summary %+v", again)
 	}
 	got := testdb.Dump(t, testdb.Open(t, dsn))

@@ -19,12 +19,11 @@ type Reject struct {
 	Value  string
 }
 
-// routedEvent is an event with the partition of its token.
+// routedEvent is an event with what routing and batching need.
 type routedEvent struct {
 	tokenevents.StagedEvent
-	partition int
-	line      int64 // input line, for errors
-	size      int   // approximate bytes, for batch caps
+	line int64 // input line, for errors
+	size int   // approximate bytes, for batch caps
 }
 
 // chunkResult is what a worker makes of a chunk of records.
@@ -236,23 +235,24 @@ func (t *transformer) transform(res *chunkResult, rec *Record) {
 					AccountID: account, TokenType: tk.typ, TokenValue: tk.value, Event: event,
 					Status: status, CreatedAt: created, ExpiresAt: expires, Metadata: metadata,
 				},
-				Row: rec.Row,
+				Partition: partitionOf(tk.value),
+				Row:       rec.Row,
 			},
-			partition: partitionOf(tk.value),
-			line:      rec.Line,
-			size:      96 + len(account) + len(tk.typ) + len(tk.value) + len(event) + len(status) + len(metadata),
+			line: rec.Line,
+			size: 96 + len(account) + len(tk.typ) + len(tk.value) + len(event) + len(status) + len(metadata),
 		}
 		res.events = append(res.events, ev)
 	}
 }
 
-// partitionOf maps a hex token value to a partition. SHA-1 values are
-// uniform, so their first byte spreads the load evenly.
+// partitionOf maps a hex token value to a partition: a contiguous range of
+// values, so that merging one partition visits one region of each index.
+// SHA-1 values are uniform, so the partitions are even.
 func partitionOf(hexValue string) int {
 	if len(hexValue) < 2 {
 		return 0
 	}
-	return int(unhex(hexValue[0])<<4|unhex(hexValue[1])) % Partitions
+	return int(unhex(hexValue[0])<<4|unhex(hexValue[1])) * Partitions / 256
 }
 
 func unhex(c byte) byte {

@@ -28,9 +28,13 @@ var migrationFS embed.FS
 //go:embed queries/*.sql
 var queryFS embed.FS
 
-// migrationLockKey is the advisory lock that serialises schema migrations
-// between processes started at the same time.
-const migrationLockKey = 0x746f6b656e6576 // "tokenev"
+// Advisory lock keys. Migrations are serialised between processes started
+// at the same time; imports run one at a time per database, because a merge
+// truncates the staging partition it has merged.
+const (
+	migrationLockKey = 0x746f6b656e6576 // "tokenev"
+	importLockKey    = 0x746f6b656e6577
+)
 
 // query returns an embedded query by file name (without .sql). A missing
 // file is a programming error caught by the tests.
@@ -44,14 +48,11 @@ func query(name string) string {
 
 // DB is a PostgreSQL store.
 type DB struct {
-	db     *sqlx.DB
-	log    *slog.Logger
-	retry  RetryPolicy
-	copyQ  string
-	upsert string
-	tokens string
-	ledger string
-	stage  string
+	db    *sqlx.DB
+	log   *slog.Logger
+	retry RetryPolicy
+	// lock is the connection that holds the import lock during a run.
+	lock *sqlx.Conn
 }
 
 // Options configure Open.
@@ -110,16 +111,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.Retry.Attempts == 0 {
 		opts.Retry = DefaultRetry
 	}
-	d := &DB{
-		db:     sqlx.NewDb(sqldb, "postgres"),
-		log:    opts.Logger,
-		retry:  opts.Retry,
-		copyQ:  `COPY stage_events (seq, account_id, token_type, token_value, event, created_at, status, expires_at, metadata) FROM STDIN`,
-		upsert: query("upsert_events"),
-		tokens: query("upsert_tokens"),
-		ledger: query("ledger_mark"),
-		stage:  query("stage_create"),
-	}
+	d := &DB{db: sqlx.NewDb(sqldb, "postgres"), log: opts.Logger, retry: opts.Retry}
 	err = d.retry.Do(ctx, d.log, "connect", func() error { return d.db.PingContext(ctx) })
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("connect: %w", err), d.db.Close())
@@ -130,8 +122,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return d, nil
 }
 
-// Close closes the connection pool.
-func (d *DB) Close() error { return d.db.Close() }
+// Close releases the import lock if held and closes the connection pool.
+func (d *DB) Close() error {
+	return errors.Join(d.unlockImport(context.Background()), d.db.Close())
+}
 
 // SQLX exposes the pool for the reconcile queries and tests.
 func (d *DB) SQLX() *sqlx.DB { return d.db }

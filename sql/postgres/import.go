@@ -14,8 +14,29 @@ import (
 
 var _ tokenevents.ImportStore = (*DB)(nil)
 
-// StartImport records a new run.
+const copyStage = `COPY import_stage (source_id, partition, seq, account_id, token_type, token_value, event,
+	created_at, status, expires_at, metadata) FROM STDIN`
+
+// StartImport takes the import lock (waiting for a running import to end)
+// and records a new run.
 func (d *DB) StartImport(ctx context.Context, options []byte) (int64, error) {
+	if d.lock == nil {
+		conn, err := d.db.Connx(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("import lock: %w", err)
+		}
+		var got bool
+		if err := conn.GetContext(ctx, &got, `SELECT pg_try_advisory_lock($1)`, importLockKey); err != nil {
+			return 0, errors.Join(fmt.Errorf("import lock: %w", err), conn.Close())
+		}
+		if !got {
+			d.log.Warn("another import into this database is running; waiting for it to finish")
+			if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, importLockKey); err != nil {
+				return 0, errors.Join(fmt.Errorf("import lock: %w", err), conn.Close())
+			}
+		}
+		d.lock = conn
+	}
 	var id int64
 	err := d.retry.Do(ctx, d.log, "start import", func() error {
 		return d.db.GetContext(ctx, &id, `INSERT INTO import_runs (options) VALUES ($1) RETURNING id`, string(options))
@@ -40,48 +61,151 @@ func (d *DB) SourceDone(ctx context.Context, contentDigest, optionsDigest string
 	return done, nil
 }
 
-// Ledger returns the last committed row per partition, -1 where none.
-func (d *DB) Ledger(ctx context.Context, sourceKey string, partitions int) ([]int64, error) {
-	marks := make([]int64, partitions)
-	for i := range marks {
-		marks[i] = -1
-	}
-	var rows []struct {
-		Partition int   `db:"partition"`
-		UptoRow   int64 `db:"upto_row"`
-	}
-	err := d.retry.Do(ctx, d.log, "ledger", func() error {
-		rows = rows[:0]
-		return d.db.SelectContext(ctx, &rows, `SELECT partition, upto_row FROM import_ledger WHERE source_key = $1`, sourceKey)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read ledger: %w", err)
-	}
-	for _, r := range rows {
-		if r.Partition >= 0 && r.Partition < partitions {
-			marks[r.Partition] = r.UptoRow
-		}
-	}
-	return marks, nil
-}
-
-// WriteBatch stages the batch with COPY and upserts it, all in one
-// transaction with its ledger marks; transient failures are retried from
-// the start of the transaction.
-func (d *DB) WriteBatch(ctx context.Context, b *tokenevents.Batch) (tokenevents.BatchCounts, error) {
-	var counts tokenevents.BatchCounts
-	err := d.retry.Do(ctx, d.log, "write batch", func() error {
+// OpenSource returns the source's ledger. If any unmerged partition has
+// fewer staged rows than its ledger counted (a crash emptied the unlogged
+// stage, or another source's merge truncated it), the source starts over.
+func (d *DB) OpenSource(ctx context.Context, runID int64, sourceKey string, partitions int) (tokenevents.SourceState, error) {
+	var st tokenevents.SourceState
+	err := d.retry.Do(ctx, d.log, "open source", func() error {
 		var err error
-		counts, err = d.writeBatchOnce(ctx, b)
+		st, err = d.openSourceOnce(ctx, runID, sourceKey, partitions)
 		return err
 	})
 	if err != nil {
-		return counts, fmt.Errorf("write batch of %d events starting at %s line %d: %w", len(b.Events), b.File, b.FirstLine, err)
+		return st, fmt.Errorf("open import source: %w", err)
 	}
-	return counts, nil
+	return st, nil
 }
 
-func (d *DB) writeBatchOnce(ctx context.Context, b *tokenevents.Batch) (c tokenevents.BatchCounts, err error) {
+func (d *DB) openSourceOnce(ctx context.Context, runID int64, sourceKey string, partitions int) (tokenevents.SourceState, error) {
+	st := tokenevents.SourceState{StagedUpto: make([]int64, partitions), Merged: make([]bool, partitions)}
+	for i := range st.StagedUpto {
+		st.StagedUpto[i] = -1
+	}
+	err := d.db.QueryRowxContext(ctx, `INSERT INTO import_sources (source_key, run_id) VALUES ($1, $2)
+		ON CONFLICT (source_key) DO UPDATE SET run_id = EXCLUDED.run_id RETURNING id, merging`,
+		sourceKey, runID).Scan(&st.ID, &st.Merging)
+	if err != nil {
+		return st, err
+	}
+	var rows []struct {
+		Partition    int   `db:"partition"`
+		StagedUpto   int64 `db:"staged_upto"`
+		StagedEvents int64 `db:"staged_events"`
+		Merged       bool  `db:"merged"`
+		Present      int64 `db:"present"`
+	}
+	if err := d.db.SelectContext(ctx, &rows, query("source_state"), st.ID); err != nil {
+		return st, err
+	}
+	lost := false
+	for _, r := range rows {
+		if !r.Merged && r.Present != r.StagedEvents {
+			lost = true
+		}
+	}
+	if lost {
+		d.log.Warn("staged events of an interrupted import were lost (server restart?); staging the file again", "source_id", st.ID)
+		_, err := d.db.ExecContext(ctx, `WITH l AS (DELETE FROM import_ledger WHERE source_id = $1),
+			s AS (DELETE FROM import_stage WHERE source_id = $1)
+			UPDATE import_sources SET merging = false WHERE id = $1`, st.ID)
+		st.Merging = false
+		return st, err
+	}
+	for _, r := range rows {
+		if r.Partition >= 0 && r.Partition < partitions {
+			st.StagedUpto[r.Partition] = r.StagedUpto
+			st.Merged[r.Partition] = r.Merged
+		}
+	}
+	return st, nil
+}
+
+// StageBatch copies the batch into import_stage and records its marks, in
+// one transaction; transient failures are retried from the start.
+func (d *DB) StageBatch(ctx context.Context, b *tokenevents.Batch) error {
+	err := d.retry.Do(ctx, d.log, "stage batch", func() error { return d.stageOnce(ctx, b) })
+	if err != nil {
+		return fmt.Errorf("stage %d events starting at %s line %d: %w", len(b.Events), b.File, b.FirstLine, err)
+	}
+	return nil
+}
+
+func (d *DB) stageOnce(ctx context.Context, b *tokenevents.Batch) (err error) {
+	tx, err := d.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ignoreDone(tx.Rollback()))
+		}
+	}()
+	if err = copyEvents(ctx, tx.Tx, b); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	parts := make([]int64, len(b.Marks))
+	upto := make([]int64, len(b.Marks))
+	counts := make([]int64, len(b.Marks))
+	for i, m := range b.Marks {
+		parts[i], upto[i], counts[i] = int64(m.Partition), m.UptoRow, m.Events
+	}
+	if _, err = tx.ExecContext(ctx, query("stage_mark"), b.SourceID, pq.Array(parts), pq.Array(upto), pq.Array(counts)); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return tx.Commit()
+}
+
+// copyEvents streams the batch into the staging table.
+func copyEvents(ctx context.Context, tx *sql.Tx, b *tokenevents.Batch) (err error) {
+	stmt, err := tx.PrepareContext(ctx, copyStage)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stmt.Close()) }()
+	for i := range b.Events {
+		e := &b.Events[i]
+		var expires any
+		if !e.ExpiresAt.IsZero() {
+			expires = e.ExpiresAt
+		}
+		if _, err := stmt.ExecContext(ctx, b.SourceID, e.Partition, e.Seq, e.AccountID, e.TokenType, e.TokenValue,
+			e.Event.Event, e.CreatedAt, e.Status, expires, string(e.Metadata)); err != nil {
+			return err
+		}
+	}
+	_, err = stmt.ExecContext(ctx)
+	return err
+}
+
+// StagingDone marks the source's staging complete.
+func (d *DB) StagingDone(ctx context.Context, sourceID int64) error {
+	err := d.retry.Do(ctx, d.log, "staging done", func() error {
+		_, err := d.db.ExecContext(ctx, `UPDATE import_sources SET merging = true WHERE id = $1`, sourceID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record staging done: %w", err)
+	}
+	return nil
+}
+
+// MergePartition upserts one staged partition in one transaction, then
+// empties it and marks it merged.
+func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partition int) (tokenevents.MergeCounts, error) {
+	var c tokenevents.MergeCounts
+	err := d.retry.Do(ctx, d.log, "merge", func() error {
+		var err error
+		c, err = d.mergeOnce(ctx, runID, sourceID, partition)
+		return err
+	})
+	if err != nil {
+		return c, fmt.Errorf("merge partition %d: %w", partition, err)
+	}
+	return c, nil
+}
+
+func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int) (c tokenevents.MergeCounts, err error) {
 	tx, err := d.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return c, err
@@ -91,73 +215,41 @@ func (d *DB) writeBatchOnce(ctx context.Context, b *tokenevents.Batch) (c tokene
 			err = errors.Join(err, ignoreDone(tx.Rollback()))
 		}
 	}()
-	if _, err = tx.ExecContext(ctx, d.stage); err != nil {
-		return c, fmt.Errorf("staging table: %w", err)
+	// The merge sorts one partition: give the sort memory rather than disk.
+	if _, err = tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+		return c, err
 	}
-	if err = copyEvents(ctx, tx.Tx, d.copyQ, b.Events); err != nil {
-		return c, fmt.Errorf("copy: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, d.tokens)
-	if err != nil {
-		return c, fmt.Errorf("upsert tokens: %w", err)
-	}
-	c.NewTokens, _ = res.RowsAffected()
 	var r struct {
-		Distinct   int64 `db:"distinct_keys"`
-		DupEarlier int64 `db:"dup_earlier"`
-		Inserted   int64 `db:"inserted"`
-		Changed    int64 `db:"changed"`
-		ChangedDup int64 `db:"changed_dup"`
+		Staged    int64 `db:"staged"`
+		Distinct  int64 `db:"distinct_keys"`
+		NewTokens int64 `db:"new_tokens"`
+		Inserted  int64 `db:"inserted"`
+		Changed   int64 `db:"changed"`
 	}
-	if err = tx.GetContext(ctx, &r, d.upsert, b.RunID); err != nil {
-		return c, fmt.Errorf("upsert events: %w", err)
+	if err = tx.GetContext(ctx, &r, query("merge_partition"), partition, sourceID, runID); err != nil {
+		return c, err
 	}
-	if b.SourceKey != "" && len(b.Ledger) > 0 {
-		parts := make([]int64, len(b.Ledger))
-		rows := make([]int64, len(b.Ledger))
-		for i, m := range b.Ledger {
-			parts[i], rows[i] = int64(m.Partition), m.UptoRow
-		}
-		if _, err = tx.ExecContext(ctx, d.ledger, b.SourceKey, b.RunID, pq.Array(parts), pq.Array(rows)); err != nil {
-			return c, fmt.Errorf("ledger: %w", err)
-		}
+	// Only one import runs at a time (the import lock), so whatever else
+	// the partition holds belongs to abandoned sources, whose ledgers will
+	// notice. The table name is built from our partition number only.
+	if _, err = tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE import_stage_p%02d`, partition)); err != nil {
+		return c, err
+	}
+	if _, err = tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0
+		WHERE source_id = $1 AND partition = $2`, sourceID, partition); err != nil {
+		return c, err
 	}
 	if err = tx.Commit(); err != nil {
-		return c, fmt.Errorf("commit: %w", err)
+		return c, err
 	}
-	c.Staged = int64(len(b.Events))
-	c.Duplicates = (c.Staged - r.Distinct) + r.DupEarlier
-	c.New = r.Inserted
-	c.Updated = r.Changed - r.ChangedDup
-	c.Unchanged = r.Distinct - r.Inserted - c.Updated - r.DupEarlier
+	c = tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
+		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens}
 	return c, nil
 }
 
-// copyEvents streams the events into the staging table.
-func copyEvents(ctx context.Context, tx *sql.Tx, q string, events []tokenevents.StagedEvent) (err error) {
-	stmt, err := tx.PrepareContext(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, stmt.Close()) }()
-	for i := range events {
-		e := &events[i]
-		var expires any
-		if !e.ExpiresAt.IsZero() {
-			expires = e.ExpiresAt
-		}
-		if _, err := stmt.ExecContext(ctx, e.Seq, e.AccountID, e.TokenType, e.TokenValue, e.Event.Event,
-			e.CreatedAt, e.Status, expires, string(e.Metadata)); err != nil {
-			return err
-		}
-	}
-	_, err = stmt.ExecContext(ctx)
-	return err
-}
-
-// FinishFile records a file's outcome. A done file's ledger is deleted in
-// the same transaction: from then on SourceDone answers for it.
-func (d *DB) FinishFile(ctx context.Context, runID int64, sourceKey string, f tokenevents.ImportFile) error {
+// FinishFile records a file's outcome. The source of a done file, or of a
+// file that can never resume (discard), is dropped with its ledger.
+func (d *DB) FinishFile(ctx context.Context, runID, sourceID int64, f tokenevents.ImportFile, discard bool) error {
 	err := d.retry.Do(ctx, d.log, "finish file", func() (err error) {
 		tx, err := d.db.BeginTxx(ctx, nil)
 		if err != nil {
@@ -174,8 +266,13 @@ func (d *DB) FinishFile(ctx context.Context, runID int64, sourceKey string, f to
 			runID, f.Index, f.Name, f.ContentDigest, f.OptionsDigest, f.Outcome, f.RowsRead, f.RowsRejected, f.Events); err != nil {
 			return err
 		}
-		if f.Outcome == "done" && sourceKey != "" {
-			if _, err = tx.ExecContext(ctx, `DELETE FROM import_ledger WHERE source_key = $1`, sourceKey); err != nil {
+		if sourceID != 0 && (f.Outcome == "done" || discard) {
+			if discard {
+				if _, err = tx.ExecContext(ctx, `DELETE FROM import_stage WHERE source_id = $1`, sourceID); err != nil {
+					return err
+				}
+			}
+			if _, err = tx.ExecContext(ctx, `DELETE FROM import_sources WHERE id = $1`, sourceID); err != nil {
 				return err
 			}
 		}
@@ -187,7 +284,7 @@ func (d *DB) FinishFile(ctx context.Context, runID int64, sourceKey string, f to
 	return nil
 }
 
-// FinishImport records the run's end, its outcome and summary.
+// FinishImport records the run's end and releases the import lock.
 func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summary []byte, finished time.Time) error {
 	err := d.retry.Do(ctx, d.log, "finish import", func() error {
 		_, err := d.db.ExecContext(ctx, `UPDATE import_runs SET finished_at = $2, outcome = $3, summary = $4,
@@ -199,7 +296,25 @@ func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summ
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("record run end: %w", err)
+		err = fmt.Errorf("record run end: %w", err)
+	}
+	return errors.Join(err, d.unlockImport(ctx))
+}
+
+// unlockImport releases the import lock. The connection goes back to the
+// pool, so the lock must be released explicitly, not by closing.
+func (d *DB) unlockImport(ctx context.Context) error {
+	if d.lock == nil {
+		return nil
+	}
+	_, err := d.lock.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, importLockKey)
+	if Transient(err) || errors.Is(err, sql.ErrConnDone) {
+		err = nil // the session is gone, and its lock with it
+	}
+	err = errors.Join(err, d.lock.Close())
+	d.lock = nil
+	if err != nil && !errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("release import lock: %w", err)
 	}
 	return nil
 }

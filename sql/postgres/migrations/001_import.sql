@@ -58,14 +58,50 @@ CREATE TABLE import_files (
 
 CREATE INDEX import_files_done ON import_files (content_digest, options_digest) WHERE outcome = 'done';
 
--- The idempotency ledger: per source (content and options) and partition of
--- the token space, the last input row whose events are committed. It is
--- written in the same transaction as the events, and dropped when the file
--- is done.
-CREATE TABLE import_ledger (
-    source_key text NOT NULL,
-    partition  int NOT NULL,
-    upto_row   bigint NOT NULL,
+-- A source is one file's content read with one set of options (its key is
+-- a digest of both). An import stages a source's events, then merges them
+-- partition by partition; the ledger records both phases so that an
+-- interrupted run resumes where it stopped. A source whose import is done
+-- keeps no ledger: import_files answers for it.
+CREATE TABLE import_sources (
+    id         bigserial PRIMARY KEY,
+    source_key text NOT NULL UNIQUE,
     run_id     bigint NOT NULL,
-    PRIMARY KEY (source_key, partition)
+    merging    boolean NOT NULL DEFAULT false -- staging is complete
 );
+
+CREATE TABLE import_ledger (
+    source_id     bigint NOT NULL REFERENCES import_sources (id) ON DELETE CASCADE,
+    partition     int NOT NULL,
+    staged_upto   bigint NOT NULL DEFAULT -1, -- last input row whose events are staged
+    staged_events bigint NOT NULL DEFAULT 0,  -- rows in import_stage, to detect a lost stage
+    merged        boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (source_id, partition)
+);
+
+-- Staged events, one UNLOGGED table per partition of the token space: COPY
+-- into them writes no WAL, and a merge reads and truncates one partition.
+-- A server crash empties unlogged tables; the ledger's staged_events
+-- notices, and the source is staged again.
+CREATE TABLE import_stage (
+    source_id   bigint NOT NULL,
+    partition   smallint NOT NULL,
+    seq         bigint NOT NULL,
+    account_id  text COLLATE "C" NOT NULL,
+    token_type  text COLLATE "C" NOT NULL,
+    token_value text COLLATE "C" NOT NULL,
+    event       text COLLATE "C" NOT NULL,
+    created_at  timestamptz NOT NULL,
+    status      text COLLATE "C" NOT NULL,
+    expires_at  timestamptz,
+    metadata    jsonb NOT NULL
+) PARTITION BY LIST (partition);
+
+DO $$
+BEGIN
+    FOR p IN 0..63 LOOP
+        EXECUTE format('CREATE UNLOGGED TABLE import_stage_p%s PARTITION OF import_stage FOR VALUES IN (%s)',
+                       lpad(p::text, 2, '0'), p);
+    END LOOP;
+END
+$$;

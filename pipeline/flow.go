@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -18,6 +19,7 @@ import (
 type fileStats struct {
 	rows, rejected, events int64
 	digest                 string // set for standard input, known only at the end
+	stageSeconds           float64
 }
 
 // workChunk is a run of consecutive records handed to one worker.
@@ -34,11 +36,17 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 	rejects *rejectsFile, log *slog.Logger) (fileStats, error) {
 	var st fileStats
 	staged := make([]int64, Partitions)
+	start := time.Now()
+	defer func() {
+		log.Debug("file phases", "file", f.path, "stage_seconds", st.stageSeconds, "merge_seconds", time.Since(start).Seconds()-st.stageSeconds)
+	}()
 	if state.Merging {
 		log.Info("resuming the merge of an interrupted import; the file is not read again", "file", f.path)
 	} else {
 		var err error
-		if st, err = im.stageFile(ctx, f, state, rejects, staged); err != nil {
+		st, err = im.stageFile(ctx, f, state, rejects, staged)
+		st.stageSeconds = time.Since(start).Seconds()
+		if err != nil {
 			return st, err
 		}
 		if err := im.store.StagingDone(ctx, state.ID); err != nil {

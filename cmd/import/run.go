@@ -49,6 +49,7 @@ type config struct {
 	retries   int
 	json      bool
 	logFormat string
+	logLevel  slog.Level
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -87,6 +88,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
 	fs.BoolVar(&c.json, "json", false, "print the summary as one JSON object on stdout")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
 
 	// Flags may follow file names: parse, take the next file, go on.
 	rest := args
@@ -148,11 +150,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-func newLogger(format string, w io.Writer) *slog.Logger {
+func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // run is the whole program; main only wires the process to it.
@@ -165,7 +168,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "import: %v\n", err)
 		return exitUsage
 	}
-	log := newLogger(c.logFormat, stderr)
+	log := newLogger(c.logFormat, c.logLevel, stderr)
 	c.opts.Logger = log
 	sum, err := importFiles(ctx, c, stdin, stderr, log)
 	if sum.RunID != 0 {

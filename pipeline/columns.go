@@ -130,3 +130,35 @@ func (c *columns) name(i int) string {
 	}
 	return ""
 }
+
+// positions lists the column indexes the import reads.
+func (c *columns) positions() []int {
+	var out []int
+	seen := map[int]bool{}
+	add := func(i int) {
+		if i >= 0 && !seen[i] {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	for _, i := range c.idx {
+		add(i)
+	}
+	for _, m := range c.meta {
+		add(m.idx)
+	}
+	return out
+}
+
+// columnSelector is a Source that reads only the columns it is told to.
+type columnSelector interface {
+	useColumns(positions []int) error
+}
+
+// selectColumns tells src which columns cols reads, if it cares.
+func selectColumns(src Source, cols *columns) error {
+	if cs, ok := src.(columnSelector); ok {
+		return cs.useColumns(cols.positions())
+	}
+	return nil
+}

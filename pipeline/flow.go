@@ -105,6 +105,9 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 		if src, err = openSource(f.path, nil, o); err != nil {
 			return st, err
 		}
+		if err := selectColumns(src, f.cols); err != nil {
+			return st, errors.Join(err, src.Close())
+		}
 	}
 	defer src.Close()
 	ledger := state.StagedUpto

@@ -94,6 +94,7 @@ type PreparedFile struct {
 	cols *columns
 	// stdinHash accumulates the digest of standard input as it is read.
 	stdinHash hash.Hash
+	err       error // the file could not be opened
 }
 
 // Preflight opens every file, reads its header and maps its columns, so that
@@ -119,11 +120,19 @@ func (im *Importer) Preflight(paths []string) ([]PreparedFile, error) {
 			in = io.TeeReader(im.stdin, h)
 		}
 		src, err := openSource(p, in, &im.opts)
+		if IsInputError(err) {
+			// An unreadable file fails alone, in Run; the others still import.
+			out = append(out, PreparedFile{path: p, err: err})
+			continue
+		}
 		if err != nil {
 			closeAll(out)
 			return nil, err
 		}
 		cols, err := mapColumns(src.Header(), &im.opts)
+		if err == nil {
+			err = selectColumns(src, cols)
+		}
 		if err != nil {
 			closeAll(out)
 			return nil, errors.Join(fmt.Errorf("%s: %w", p, err), src.Close())
@@ -169,9 +178,19 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 	optsDigest := im.opts.digest()
 	log := im.opts.Logger.With("run_id", runID)
 
+	var failed []error // files that could not be read; the others go on
 	for i, f := range files {
 		sum.Files++
 		rec := tokenevents.ImportFile{Index: i, Name: f.path, OptionsDigest: optsDigest}
+		if f.err != nil {
+			log.Error("file cannot be read", "file", f.path, "err", f.err)
+			failed = append(failed, f.err)
+			rec.Outcome = OutcomeFailed
+			if err = im.store.FinishFile(ctx, runID, 0, rec, false); err != nil {
+				break
+			}
+			continue
+		}
 		// A file read from standard input cannot be read again, so its
 		// source is private to this run and dropped if the run fails.
 		sourceKey := fmt.Sprintf("run:%d:%d", runID, i)
@@ -212,10 +231,16 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 			err = ferr
 		}
 		log.Info("file finished", "file", f.path, "outcome", rec.Outcome, "rows", fs.rows, "events", fs.events)
+		if IsInputError(err) && ctx.Err() == nil {
+			log.Error("file cannot be read", "file", f.path, "err", err)
+			failed, err = append(failed, err), nil
+			continue
+		}
 		if err != nil {
 			break
 		}
 	}
+	err = errors.Join(append(failed, err)...)
 
 	path, rerr := rejects.close()
 	sum.RejectsFile = path

@@ -29,10 +29,10 @@ type parquetSource struct {
 	file   io.Closer
 	pf     *parquet.File
 	header []string
-	leaf   []int                                  // header position → leaf column, -1 when not a flat column
+	leaf   []int                                 // header position → leaf column, -1 when not a flat column
 	conv   []func(parquet.Value) (string, error) // per header position
-	kind   []string                               // per header position, for messages
-	needed []int                                  // header positions to read
+	kind   []string                              // per header position, for messages
+	needed []int                                 // header positions to read
 
 	rowGroup int // next row group to open
 	cols     []*columnReader
@@ -244,7 +244,9 @@ func converterFor(t parquet.Type) (func(parquet.Value) (string, error), string) 
 	case parquet.Boolean:
 		return func(v parquet.Value) (string, error) { return strconv.FormatBool(v.Boolean()), nil }, "boolean"
 	case parquet.Float:
-		return func(v parquet.Value) (string, error) { return strconv.FormatFloat(float64(v.Float()), 'f', -1, 32), nil }, "float"
+		return func(v parquet.Value) (string, error) {
+			return strconv.FormatFloat(float64(v.Float()), 'f', -1, 32), nil
+		}, "float"
 	case parquet.Double:
 		return func(v parquet.Value) (string, error) { return strconv.FormatFloat(v.Double(), 'f', -1, 64), nil }, "double"
 	case parquet.Int96:

@@ -124,7 +124,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 
 // Close releases the import lock if held and closes the connection pool.
 func (d *DB) Close() error {
-	return errors.Join(d.unlockImport(context.Background()), d.db.Close())
+	return errors.Join(d.unlockAll(context.Background()), d.db.Close())
 }
 
 // SQLX exposes the pool for the reconcile queries and tests.
@@ -210,3 +210,6 @@ func (d *DB) migrate(ctx context.Context, noMigrate bool) (err error) {
 	}
 	return nil
 }
+
+// pqStrings passes a []string as a PostgreSQL text array.
+func pqStrings(s []string) any { return pq.Array(s) }

@@ -298,25 +298,7 @@ func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summ
 	if err != nil {
 		err = fmt.Errorf("record run end: %w", err)
 	}
-	return errors.Join(err, d.unlockImport(ctx))
-}
-
-// unlockImport releases the import lock. The connection goes back to the
-// pool, so the lock must be released explicitly, not by closing.
-func (d *DB) unlockImport(ctx context.Context) error {
-	if d.lock == nil {
-		return nil
-	}
-	_, err := d.lock.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, importLockKey)
-	if Transient(err) || errors.Is(err, sql.ErrConnDone) {
-		err = nil // the session is gone, and its lock with it
-	}
-	err = errors.Join(err, d.lock.Close())
-	d.lock = nil
-	if err != nil && !errors.Is(err, sql.ErrConnDone) {
-		return fmt.Errorf("release import lock: %w", err)
-	}
-	return nil
+	return errors.Join(err, d.unlockAll(ctx))
 }
 
 func ignoreDone(err error) error {

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/hashing"
+	"github.com/tokenevents/tokenevents/pipeline"
+	"github.com/tokenevents/tokenevents/reconcile"
+	"github.com/tokenevents/tokenevents/sql/postgres"
+)
+
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+const usageText = `usage: reconcile [flags]
+       reconcile lookup --account AID (--email X | --phone X | --token-type T --token-value V) [--as-of TIME]
+
+Recomputes aggregated token statuses (only the tokens that changed or fall
+due, unless --full), stores them in token_statuses and reports the changes.
+Exit codes: 0 done, 1 failed (run again), 2 usage error.
+
+Flags:
+`
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// common are the flags both forms share.
+type common struct {
+	db        string
+	noMigrate bool
+	asOf      string
+	timezone  string
+	logFormat string
+	logLevel  slog.Level
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.db, "db", "", "database `URL` (default $DATABASE_URL, else the PG* variables)")
+	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
+	fs.StringVar(&c.asOf, "as-of", "", "compute statuses as of `TIME` (default now)")
+	fs.StringVar(&c.timezone, "timezone", "UTC", "time `ZONE` for an --as-of without an offset")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`")
+}
+
+func (c *common) parseAsOf() (time.Time, error) {
+	loc, err := time.LoadLocation(c.timezone)
+	if err != nil {
+		return time.Time{}, tokenevents.UsageErrorf("--timezone %q: %v", c.timezone, err)
+	}
+	if c.asOf == "" {
+		return time.Now(), nil
+	}
+	t, err := pipeline.ParseTime(c.asOf, loc)
+	if err != nil {
+		return time.Time{}, tokenevents.UsageErrorf("--as-of %q: %v", c.asOf, err)
+	}
+	return t, nil
+}
+
+func (c *common) logger(w io.Writer) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, tokenevents.UsageErrorf("--log-format %q: text or json", c.logFormat)
+}
+
+func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (*postgres.DB, error) {
+	return postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns})
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// run is the whole program; main only wires the process to it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var err error
+	if len(args) > 0 && args[0] == "lookup" {
+		err = runLookup(ctx, args[1:], stdout, stderr)
+	} else {
+		err = runReconcile(ctx, args, stdout, stderr)
+	}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, tokenevents.ErrUsage):
+		fmt.Fprintf(stderr, "reconcile: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "reconcile: %v\n", err)
+	return exitFailed
+}
+
+func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("reconcile", stderr)
+	var c common
+	c.register(fs)
+	var accounts multiFlag
+	var o reconcile.Options
+	var asJSON bool
+	fs.Var(&accounts, "account", "reconcile account `AID` (repeatable; default every account)")
+	fs.BoolVar(&o.Full, "full", false, "recompute every token, not only changed and due ones")
+	fs.StringVar(&o.Report, "report", "", "diff report `PATH` (.csv, .jsonl, .parquet; - for CSV on stdout)")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "compute and report, store nothing")
+	fs.IntVar(&o.Workers, "workers", 2, "key ranges recomputed at once")
+	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on stdout")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return tokenevents.UsageErrorf("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return tokenevents.UsageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, a := range accounts {
+		if !tokenevents.ValidAccountID(a) {
+			return tokenevents.UsageErrorf("--account %q: must match ^[PT][0-9]{8}$", a)
+		}
+	}
+	if asJSON && o.Report == "-" {
+		return tokenevents.UsageErrorf("--json and --report - both write to stdout; choose one")
+	}
+	var err error
+	if o.AsOf, err = c.parseAsOf(); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	o.Accounts, o.Logger = accounts, log
+	db, err := c.open(ctx, log, o.Workers+2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sum, err := reconcile.Run(ctx, db, o, stdout)
+	if sum.RunID != 0 {
+		reconcile.PrintSummary(stderr, sum)
+		if asJSON {
+			if jerr := json.NewEncoder(stdout).Encode(sum); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
+	}
+	return err
+}
+
+func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("reconcile lookup", stderr)
+	var c common
+	c.register(fs)
+	var account, email, phone, tokenType, tokenValue, region string
+	fs.StringVar(&account, "account", "", "account `AID` (required)")
+	fs.StringVar(&email, "email", "", "find the token of this e-mail `ADDRESS`")
+	fs.StringVar(&phone, "phone", "", "find the token of this phone `NUMBER`")
+	fs.StringVar(&tokenType, "token-type", "", "token `TYPE`, with --token-value")
+	fs.StringVar(&tokenValue, "token-value", "", "token `VALUE`, with --token-type")
+	fs.StringVar(&region, "region", "NO", "default `REGION` for --phone")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return tokenevents.UsageErrorf("%v", err)
+	}
+	if !tokenevents.ValidAccountID(account) {
+		return tokenevents.UsageErrorf("--account is required and must match ^[PT][0-9]{8}$")
+	}
+	given := 0
+	for _, s := range []string{email, phone, tokenValue} {
+		if s != "" {
+			given++
+		}
+	}
+	if given != 1 || (tokenValue == "") != (tokenType == "") {
+		return tokenevents.UsageErrorf("give exactly one of --email, --phone, or --token-type with --token-value")
+	}
+	var err error
+	switch {
+	case email != "":
+		tokenType = tokenevents.TokenTypeEmail
+		if tokenValue, err = hashing.HashEmail(email); err != nil {
+			return tokenevents.UsageErrorf("--email: %v", err)
+		}
+	case phone != "":
+		p, perr := hashing.NewPhones(region)
+		if perr != nil {
+			return tokenevents.UsageErrorf("--region %q: not a known region", region)
+		}
+		tokenType = tokenevents.TokenTypePhone
+		if tokenValue, err = p.Hash(phone); err != nil {
+			return tokenevents.UsageErrorf("--phone: %v", err)
+		}
+	default:
+		if tokenType, err = hashing.NormalizeTokenType(tokenType); err != nil {
+			return tokenevents.UsageErrorf("--token-type: %v", err)
+		}
+		if tokenValue, err = hashing.NormalizeTokenValue(tokenValue); err != nil {
+			return tokenevents.UsageErrorf("--token-value: %v", err)
+		}
+	}
+	asOf, err := c.parseAsOf()
+	if err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	db, err := c.open(ctx, log, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	resp, err := reconcile.Lookup(ctx, db, account, tokenType, tokenValue, asOf)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(resp)
+}

@@ -1,0 +1,82 @@
+package tokenevents
+
+import (
+	"context"
+	"time"
+)
+
+// Change is one row of the diff report: a token whose aggregated status
+// changed, with what decided it.
+type Change struct {
+	AccountID      string
+	TokenType      string
+	TokenValue     string
+	TokenID        string
+	PreviousStatus string
+	Status         string
+	DecidedBy      string
+	Event          string    // the deciding event; "" when none
+	EventCreatedAt time.Time // zero when none
+	EventExpiresAt time.Time // zero when none or never expires
+	AsOf           time.Time
+}
+
+// ReconcileCounts is what a reconcile examined and changed. Transitions
+// counts changes per "FROM→TO".
+type ReconcileCounts struct {
+	Examined    int64            `json:"examined"`
+	Changed     int64            `json:"changed"`
+	Stored      int64            `json:"stored"`
+	Transitions map[string]int64 `json:"transitions"`
+}
+
+// Add accumulates o into c.
+func (c *ReconcileCounts) Add(o ReconcileCounts) {
+	c.Examined += o.Examined
+	c.Changed += o.Changed
+	c.Stored += o.Stored
+	if c.Transitions == nil {
+		c.Transitions = map[string]int64{}
+	}
+	for k, v := range o.Transitions {
+		c.Transitions[k] += v
+	}
+}
+
+// ReconcileOptions shape one reconcile.
+type ReconcileOptions struct {
+	AsOf    time.Time
+	Full    bool // recompute every token, not only changed and due ones
+	DryRun  bool // compute and report, store nothing
+	Workers int  // key ranges recomputed at once
+}
+
+// TokenRecord is one token with its events and customer, for lookups.
+type TokenRecord struct {
+	AccountID  string
+	TokenType  string
+	TokenValue string
+	ID         string
+	CreatedAt  time.Time
+	Customer   *Customer
+	Events     []Event
+}
+
+// ReconcileStore is what reconcile needs from a database.
+type ReconcileStore interface {
+	// Accounts lists every account that has tokens.
+	Accounts(ctx context.Context) ([]string, error)
+	// StartReconcile locks the accounts (waiting for a reconcile of any of
+	// them to finish) and returns a run id; a dry run is not recorded.
+	StartReconcile(ctx context.Context, accounts []string, o ReconcileOptions) (int64, error)
+	// ReconcileAccount recomputes one account's statuses and records the
+	// changes under the run.
+	ReconcileAccount(ctx context.Context, runID int64, account string, o ReconcileOptions) (ReconcileCounts, error)
+	// Report calls fn with the run's changes in key order.
+	Report(ctx context.Context, runID int64, fn func(Change) error) error
+	// FinishReconcile records the outcome, removes a dry run's traces and
+	// releases the locks.
+	FinishReconcile(ctx context.Context, runID int64, outcome string, c ReconcileCounts, o ReconcileOptions) error
+	// LookupToken returns a token, or nil when it has never been stored.
+	LookupToken(ctx context.Context, account, tokenType, tokenValue string) (*TokenRecord, error)
+}

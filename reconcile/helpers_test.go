@@ -1,0 +1,144 @@
+package reconcile_test
+
+import (
+	"context"
+	"crypto/sha1"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/internal/testdb"
+	"github.com/tokenevents/tokenevents/pipeline"
+	"github.com/tokenevents/tokenevents/reconcile"
+	"github.com/tokenevents/tokenevents/sql/postgres"
+)
+
+func sha1hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// env is one test database with a store open on it.
+type env struct {
+	t     *testing.T
+	dsn   string
+	store *postgres.DB
+	db    *sql.DB
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dsn := testdb.New(t)
+	store, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return &env{t: t, dsn: dsn, store: store, db: testdb.Open(t, dsn)}
+}
+
+// row is one pre-hashed event for importCSV.
+type row struct {
+	account, token, event, status string
+	created, expires              time.Time
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// importRows imports rows through the real importer, as a CSV of
+// pre-hashed tokens.
+func (e *env) importRows(rows []row) {
+	e.t.Helper()
+	var b strings.Builder
+	b.WriteString("account_id,token_type,token_value,event,status,created_at,expires_at\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%s,sha1:email,%s,%s,%s,%s,%s\n", r.account, sha1hex(r.token), r.event, r.status, ts(r.created), ts(r.expires))
+	}
+	path := filepath.Join(e.t.TempDir(), "rows.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	im, err := pipeline.NewImporter(pipeline.Options{RejectsPath: filepath.Join(e.t.TempDir(), "rej.csv"), Force: true}, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	files, err := im.Preflight([]string{path})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if sum, err := im.Run(context.Background(), e.store, files); err != nil || sum.RowsRejected != 0 {
+		e.t.Fatalf("import: %v %+v", err, sum)
+	}
+}
+
+func (e *env) exec(q string, args ...any) {
+	e.t.Helper()
+	if _, err := e.db.Exec(q, args...); err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// reconcileAt runs a reconcile and returns its summary and report rows.
+func (e *env) reconcileAt(asOf time.Time, full, dry bool, accounts ...string) (reconcile.Summary, []tokenevents.Change) {
+	e.t.Helper()
+	report := filepath.Join(e.t.TempDir(), "report.jsonl")
+	sum, err := reconcile.Run(context.Background(), e.store, reconcile.Options{
+		ReconcileOptions: tokenevents.ReconcileOptions{AsOf: asOf, Full: full, DryRun: dry, Workers: 2},
+		Accounts:         accounts,
+	}, nil)
+	if err != nil {
+		e.t.Fatalf("reconcile: %v", err)
+	}
+	_ = report
+	var changes []tokenevents.Change
+	if err := e.store.Report(context.Background(), sum.RunID, func(c tokenevents.Change) error {
+		changes = append(changes, c)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return sum, changes
+}
+
+// statusRow is a token_statuses row as compared by the tests.
+type statusRow struct {
+	Account, Type, Value, Status, DecidedBy, Event string
+	EventCreated, EventExpires, ValidUntil         time.Time
+}
+
+func (s statusRow) String() string {
+	return fmt.Sprintf("%s/%s %s by %s [%s %s %s] until %s", s.Account, s.Value[:8], s.Status, s.DecidedBy, s.Event,
+		ts(s.EventCreated), ts(s.EventExpires), ts(s.ValidUntil))
+}
+
+func (e *env) statuses() map[string]statusRow {
+	e.t.Helper()
+	rows, err := e.db.Query(`SELECT account_id, token_type, token_value, status, decided_by, coalesce(event, ''),
+		event_created_at, event_expires_at, valid_until FROM token_statuses`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]statusRow{}
+	for rows.Next() {
+		var s statusRow
+		var c, x, v sql.NullTime
+		if err := rows.Scan(&s.Account, &s.Type, &s.Value, &s.Status, &s.DecidedBy, &s.Event, &c, &x, &v); err != nil {
+			e.t.Fatal(err)
+		}
+		s.EventCreated, s.EventExpires, s.ValidUntil = c.Time.UTC(), x.Time.UTC(), v.Time.UTC()
+		out[s.Account+"/"+s.Value] = s
+	}
+	return out
+}

@@ -1,0 +1,344 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+var _ tokenevents.ReconcileStore = (*DB)(nil)
+
+// reconcileLockClass is the first key of the per-account advisory locks;
+// the second is hashtext(account_id).
+const reconcileLockClass = 0x7265636f
+
+// Accounts lists every account with tokens.
+func (d *DB) Accounts(ctx context.Context) ([]string, error) {
+	var out []string
+	err := d.retry.Do(ctx, d.log, "accounts", func() error {
+		out = out[:0]
+		return d.db.SelectContext(ctx, &out, query("accounts"))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return out, nil
+}
+
+// StartReconcile takes one advisory lock per account, in sorted order so
+// that two reconciles never wait for each other in a cycle, and records the
+// run unless it is a dry run.
+func (d *DB) StartReconcile(ctx context.Context, accounts []string, o tokenevents.ReconcileOptions) (int64, error) {
+	conn, err := d.db.Connx(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile lock: %w", err)
+	}
+	sorted := append([]string{}, accounts...)
+	sort.Strings(sorted)
+	for _, a := range sorted {
+		var got bool
+		if err := conn.GetContext(ctx, &got, `SELECT pg_try_advisory_lock($1, hashtext($2))`, reconcileLockClass, a); err != nil {
+			return 0, errors.Join(fmt.Errorf("reconcile lock: %w", err), conn.Close())
+		}
+		if !got {
+			d.log.Warn("another reconcile of the account is running; waiting for it", "account_id", a)
+			if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, reconcileLockClass, a); err != nil {
+				return 0, errors.Join(fmt.Errorf("reconcile lock: %w", err), conn.Close())
+			}
+		}
+	}
+	d.lock = conn
+	var id int64
+	err = d.retry.Do(ctx, d.log, "start reconcile", func() error {
+		if o.DryRun {
+			return d.db.GetContext(ctx, &id, `SELECT nextval(pg_get_serial_sequence('reconcile_runs', 'id'))`)
+		}
+		return d.db.GetContext(ctx, &id, `INSERT INTO reconcile_runs (as_of, accounts, full_run) VALUES ($1, $2, $3) RETURNING id`,
+			o.AsOf, pqStrings(sorted), o.Full)
+	})
+	if err != nil {
+		return 0, errors.Join(fmt.Errorf("start reconcile run: %w", err), d.unlockAll(ctx))
+	}
+	return id, nil
+}
+
+// ReconcileAccount recomputes one account: it takes the watermark, collects
+// the candidates (unless full), recomputes key ranges in parallel, each in
+// its own transaction, and then advances the watermark.
+func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions) (tokenevents.ReconcileCounts, error) {
+	var total tokenevents.ReconcileCounts
+	var mark string // every transaction below it is visible from here on
+	if err := d.retry.Do(ctx, d.log, "watermark", func() error {
+		return d.db.GetContext(ctx, &mark, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`)
+	}); err != nil {
+		return total, fmt.Errorf("reconcile %s: %w", account, err)
+	}
+	full := o.Full
+	if !full {
+		var prev struct {
+			Xmin string    `db:"xmin"`
+			AsOf time.Time `db:"as_of"`
+		}
+		err := d.db.GetContext(ctx, &prev, `SELECT seen_xmin::text AS xmin, as_of FROM reconcile_watermarks WHERE account_id = $1`, account)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			full = true // never reconciled: everything is new
+		case err != nil:
+			return total, fmt.Errorf("reconcile %s: watermark: %w", account, err)
+		case o.AsOf.Before(prev.AsOf):
+			// Stored statuses hold for a later instant; going back in time
+			// cannot be done incrementally.
+			d.log.Info("--as-of is before the previous reconcile's; recomputing every token", "account_id", account)
+			full = true
+		default:
+			var n int64
+			err := d.retry.Do(ctx, d.log, "candidates", func() error {
+				res, err := d.db.ExecContext(ctx, query("reconcile_candidates"), runID, account, prev.Xmin, o.AsOf)
+				if err == nil {
+					n, err = res.RowsAffected()
+				}
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("reconcile %s: candidates: %w", account, err)
+			}
+			if n == 0 {
+				return total, d.advance(ctx, runID, account, mark, o)
+			}
+			return d.reconcileRanges(ctx, runID, account, o, false, rangesFor(n), mark)
+		}
+	}
+	// Count the account's tokens only as far as it matters for the split.
+	var n int64
+	if err := d.retry.Do(ctx, d.log, "count tokens", func() error {
+		return d.db.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE account_id = $1 LIMIT $2) t`,
+			account, rangeRows*16+1)
+	}); err != nil {
+		return total, fmt.Errorf("reconcile %s: %w", account, err)
+	}
+	return d.reconcileRanges(ctx, runID, account, o, full, rangesFor(n), mark)
+}
+
+// rangeRows is about how many tokens one reconcile transaction handles: a
+// large account is split into 16 or 256 ranges of token values, so that no
+// transaction is giant and ranges run in parallel.
+const rangeRows = 100_000
+
+func rangesFor(tokens int64) int {
+	switch {
+	case tokens > rangeRows*16:
+		return 256
+	case tokens > rangeRows:
+		return 16
+	}
+	return 1
+}
+
+func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions,
+	full bool, ranges int, mark string) (tokenevents.ReconcileCounts, error) {
+	var total tokenevents.ReconcileCounts
+	results := make([]tokenevents.ReconcileCounts, ranges)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, o.Workers))
+	for i := range ranges {
+		lo, hi := keyRange(i, ranges)
+		g.Go(func() error {
+			var err error
+			results[i], err = d.reconcileRange(gctx, runID, account, lo, hi, o, full)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return total, fmt.Errorf("reconcile %s: %w", account, err)
+	}
+	for _, r := range results {
+		total.Add(r)
+	}
+	return total, d.advance(ctx, runID, account, mark, o)
+}
+
+// keyRange returns range i of n over lower-case hex token values.
+func keyRange(i, n int) (lo, hi string) {
+	bound := func(k int) string {
+		switch {
+		case k <= 0:
+			return ""
+		case k >= n:
+			return "~" // after every hex digit
+		case n <= 16:
+			return fmt.Sprintf("%x", k*16/n)
+		}
+		return fmt.Sprintf("%02x", k*256/n)
+	}
+	return bound(i), bound(i + 1)
+}
+
+func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi string, o tokenevents.ReconcileOptions, full bool) (tokenevents.ReconcileCounts, error) {
+	var c tokenevents.ReconcileCounts
+	err := d.retry.Do(ctx, d.log, "reconcile range", func() error {
+		var r struct {
+			Examined    int64  `db:"examined"`
+			Stored      int64  `db:"stored"`
+			Transitions []byte `db:"transitions"`
+		}
+		if err := d.db.GetContext(ctx, &r, query("reconcile_range"), runID, account, lo, hi, o.AsOf, o.DryRun, full); err != nil {
+			return err
+		}
+		var ts [][3]any
+		if err := json.Unmarshal(r.Transitions, &ts); err != nil {
+			return fmt.Errorf("transitions: %w", err)
+		}
+		c = tokenevents.ReconcileCounts{Examined: r.Examined, Stored: r.Stored, Transitions: map[string]int64{}}
+		for _, t := range ts {
+			n, _ := t[2].(float64)
+			c.Transitions[fmt.Sprintf("%v→%v", t[0], t[1])] += int64(n)
+			c.Changed += int64(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return c, fmt.Errorf("range [%s, %s): %w", lo, hi, err)
+	}
+	return c, nil
+}
+
+// advance stores the account's new watermark; a dry run stores nothing.
+func (d *DB) advance(ctx context.Context, runID int64, account, mark string, o tokenevents.ReconcileOptions) error {
+	if o.DryRun {
+		return nil
+	}
+	err := d.retry.Do(ctx, d.log, "advance watermark", func() error {
+		_, err := d.db.ExecContext(ctx, `INSERT INTO reconcile_watermarks (account_id, seen_xmin, as_of, run_id)
+			VALUES ($1, $2::xid8, $3, $4)
+			ON CONFLICT (account_id) DO UPDATE SET seen_xmin = EXCLUDED.seen_xmin, as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id`,
+			account, mark, o.AsOf, runID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile %s: watermark: %w", account, err)
+	}
+	return nil
+}
+
+// Report streams the run's changes in key order.
+func (d *DB) Report(ctx context.Context, runID int64, fn func(tokenevents.Change) error) error {
+	rows, err := d.db.QueryContext(ctx, query("reconcile_report"), runID)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c tokenevents.Change
+		var event sql.NullString
+		var created, expires sql.NullTime
+		if err := rows.Scan(&c.AccountID, &c.TokenType, &c.TokenValue, &c.TokenID, &c.PreviousStatus, &c.Status,
+			&c.DecidedBy, &event, &created, &expires, &c.AsOf); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		c.Event, c.EventCreatedAt, c.EventExpiresAt = event.String, created.Time, expires.Time
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// FinishReconcile records the run, drops its work rows (and a dry run's
+// changes) and releases the account locks.
+func (d *DB) FinishReconcile(ctx context.Context, runID int64, outcome string, c tokenevents.ReconcileCounts, o tokenevents.ReconcileOptions) error {
+	err := d.retry.Do(ctx, d.log, "finish reconcile", func() error {
+		if _, err := d.db.ExecContext(ctx, `DELETE FROM reconcile_work WHERE run_id = $1`, runID); err != nil {
+			return err
+		}
+		if o.DryRun {
+			_, err := d.db.ExecContext(ctx, `DELETE FROM reconcile_changes WHERE run_id = $1`, runID)
+			return err
+		}
+		ts, _ := json.Marshal(c.Transitions)
+		_, err := d.db.ExecContext(ctx, `UPDATE reconcile_runs SET finished_at = now(), outcome = $2, examined = $3,
+			changed = $4, transitions = $5 WHERE id = $1`, runID, outcome, c.Examined, c.Changed, string(ts))
+		return err
+	})
+	if err != nil {
+		err = fmt.Errorf("record reconcile end: %w", err)
+	}
+	return errors.Join(err, d.unlockAll(ctx))
+}
+
+// unlockAll releases every advisory lock of the locking session (the import
+// lock or the reconcile locks). The connection goes back to the pool, so
+// the locks must be released explicitly, not by closing.
+func (d *DB) unlockAll(ctx context.Context) error {
+	if d.lock == nil {
+		return nil
+	}
+	_, err := d.lock.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_all()`)
+	if Transient(err) || errors.Is(err, sql.ErrConnDone) {
+		err = nil
+	}
+	err = errors.Join(err, d.lock.Close())
+	d.lock = nil
+	if err != nil && !errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("release locks: %w", err)
+	}
+	return nil
+}
+
+// LookupToken loads a token with its events and customer.
+func (d *DB) LookupToken(ctx context.Context, account, tokenType, tokenValue string) (*tokenevents.TokenRecord, error) {
+	var rec *tokenevents.TokenRecord
+	err := d.retry.Do(ctx, d.log, "lookup", func() error {
+		var t struct {
+			ID         string         `db:"id"`
+			CreatedAt  time.Time      `db:"created_at"`
+			CustomerID sql.NullString `db:"customer_id"`
+			Status     sql.NullString `db:"status"`
+			DeletedAt  sql.NullTime   `db:"deleted_at"`
+		}
+		err := d.db.GetContext(ctx, &t, `SELECT t.id, t.created_at, t.customer_id, c.status, c.deleted_at
+			FROM tokens t LEFT JOIN customers c ON c.account_id = t.account_id AND c.customer_id = t.customer_id
+			WHERE t.account_id = $1 AND t.token_type = $2 AND t.token_value = $3`, account, tokenType, tokenValue)
+		if errors.Is(err, sql.ErrNoRows) {
+			rec = nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec = &tokenevents.TokenRecord{AccountID: account, TokenType: tokenType, TokenValue: tokenValue, ID: t.ID, CreatedAt: t.CreatedAt}
+		if t.CustomerID.Valid {
+			rec.Customer = &tokenevents.Customer{ID: t.CustomerID.String, Status: t.Status.String, DeletedAt: t.DeletedAt.Time}
+		}
+		rows, err := d.db.QueryContext(ctx, `SELECT event, status, created_at, expires_at, metadata FROM token_events
+			WHERE account_id = $1 AND token_type = $2 AND token_value = $3`, account, tokenType, tokenValue)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e := tokenevents.Event{AccountID: account, TokenType: tokenType, TokenValue: tokenValue}
+			var expires sql.NullTime
+			if err := rows.Scan(&e.Event, &e.Status, &e.CreatedAt, &expires, &e.Metadata); err != nil {
+				return err
+			}
+			e.ExpiresAt = expires.Time
+			rec.Events = append(rec.Events, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up token: %w", err)
+	}
+	return rec, nil
+}

@@ -47,6 +47,7 @@ type common struct {
 	timezone  string
 	logFormat string
 	logLevel  slog.Level
+	retries   int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -56,6 +57,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.timezone, "timezone", "UTC", "time `ZONE` for an --as-of without an offset")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`")
+	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
 }
 
 func (c *common) parseAsOf() (time.Time, error) {
@@ -85,7 +87,9 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (*postgres.DB, error) {
-	return postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns})
+	retry := postgres.DefaultRetry
+	retry.Attempts = max(1, c.retries)
+	return postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns, Retry: retry})
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

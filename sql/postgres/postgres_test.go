@@ -134,3 +134,32 @@ func TestEveryQueryParses(t *testing.T) {
 		_ = stmt.Close()
 	}
 }
+
+func TestKeyRanges(t *testing.T) {
+	for _, n := range []int{1, 16, 256} {
+		prevHi := ""
+		for i := 0; i < n; i++ {
+			lo, hi := keyRange(i, n)
+			if lo != prevHi || !(lo < hi) {
+				t.Fatalf("n=%d range %d: [%q, %q) after %q", n, i, lo, hi, prevHi)
+			}
+			prevHi = hi
+		}
+		if prevHi != "~" {
+			t.Errorf("n=%d: last range ends at %q", n, prevHi)
+		}
+		// Every lower-case hex value falls in exactly one range.
+		for _, v := range []string{"0000", "0fff", "1000", "7f", "80", "ff", "ffffffff"} {
+			hits := 0
+			for i := 0; i < n; i++ {
+				lo, hi := keyRange(i, n)
+				if v >= lo && v < hi {
+					hits++
+				}
+			}
+			if hits != 1 {
+				t.Errorf("n=%d: %q falls in %d ranges", n, v, hits)
+			}
+		}
+	}
+}

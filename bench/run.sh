@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of tokenevents against what a user would do by hand.
+# Not part of `go test`: timings never decide a test.
+#
+#   bench/run.sh [ROWS]        default 1000000; the reference run uses 5000000
+#
+# Each measured step gets a fresh database on the server at $BENCH_DSN
+# (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable).
+# Prints, per step, wall and client CPU seconds, peak RSS, rows per second
+# and the ratio to its anchor; writes the same as JSON to bench/out/results.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+OUT=bench/out
+ADMIN=${BENCH_DSN:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+mkdir -p "$OUT"
+
+dsn_for() { echo "${ADMIN/\/postgres\?//$1?}"; }
+fresh_db() {
+  psql "$ADMIN" -qAtc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
+  psql "$ADMIN" -qAtc "CREATE DATABASE $1" >/dev/null
+}
+
+echo "== building"
+for p in import reconcile genexport; do go build -o "$OUT/$p" "./cmd/$p"; done
+go build -o "$OUT/prehash" ./bench/prehash
+
+echo "== generating $N-row exports"
+"$OUT/genexport" --rows "$N" --seed 1 --phones=true -o "$OUT/export-phones.csv"
+"$OUT/genexport" --rows "$N" --seed 2 --phones=false -o "$OUT/export-email.csv"
+"$OUT/genexport" --rows $((N / 100)) --seed 3 --phones=true --people $((N / 2)) -o "$OUT/export-1pct.csv"
+"$OUT/prehash" "$OUT/export-phones.csv" > "$OUT/events-phones.csv"
+"$OUT/prehash" "$OUT/export-email.csv" > "$OUT/events-email.csv"
+ASOF=2025-01-01T00:00:00Z
+
+declare -A WALL CPU RSS ROWS
+results=()
+
+# measure NAME ROWS CMD...: runs CMD under /usr/bin/time.
+measure() {
+  local name=$1 rows=$2; shift 2
+  local t="$OUT/time.$name"
+  if ! /usr/bin/time -f "%e %U %S %M" -o "$t" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"; then
+    echo "step $name failed:" >&2; tail -5 "$OUT/$name.err" >&2; exit 1
+  fi
+  read -r wall user sys rss < <(tail -n 1 "$t")
+  WALL[$name]=$wall; CPU[$name]=$(awk "BEGIN{print $user+$sys}"); RSS[$name]=$((rss / 1024)); ROWS[$name]=$rows
+}
+
+anchor_sql() { # the hand-made path: \copy into a staging table, then one upsert
+  cat <<SQL
+CREATE TABLE IF NOT EXISTS t (
+  account_id text, token_type text, token_value text, event text, created_at timestamptz,
+  status text, expires_at timestamptz, metadata jsonb,
+  UNIQUE (account_id, token_type, token_value, event, created_at));
+CREATE TEMP TABLE s (account_id text, token_type text, token_value text, event text, created_at timestamptz,
+  status text, expires_at timestamptz, metadata jsonb, seq bigint);
+\\copy s FROM '$1' WITH (FORMAT csv)
+INSERT INTO t
+SELECT DISTINCT ON (account_id, token_type, token_value, event, created_at)
+       account_id, token_type, token_value, event, created_at, status, expires_at, metadata
+FROM s ORDER BY account_id, token_type, token_value, event, created_at, seq DESC
+ON CONFLICT (account_id, token_type, token_value, event, created_at) DO UPDATE
+SET status = EXCLUDED.status, expires_at = EXCLUDED.expires_at, metadata = EXCLUDED.metadata
+WHERE (t.status, t.expires_at, t.metadata) IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.expires_at, EXCLUDED.metadata);
+SQL
+}
+
+echo "== anchors: psql \\copy + INSERT ... ON CONFLICT on pre-hashed events"
+fresh_db bench_anchor_p; anchor_sql "$OUT/events-phones.csv" > "$OUT/anchor-phones.sql"
+measure anchor_phones "$N" psql "$(dsn_for bench_anchor_p)" -v ON_ERROR_STOP=1 -q -f "$OUT/anchor-phones.sql"
+fresh_db bench_anchor_e; anchor_sql "$OUT/events-email.csv" > "$OUT/anchor-email.sql"
+measure anchor_email "$N" psql "$(dsn_for bench_anchor_e)" -v ON_ERROR_STOP=1 -q -f "$OUT/anchor-email.sql"
+
+echo "== import"
+fresh_db bench_p; P=$(dsn_for bench_p)
+measure import_phones "$N" "$OUT/import" --db "$P" --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
+measure import_force "$N" "$OUT/import" --db "$P" --force --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
+measure import_skip "$N" "$OUT/import" --db "$P" --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
+fresh_db bench_e
+measure import_email "$N" "$OUT/import" --db "$(dsn_for bench_e)" --rejects "$OUT/rejects.csv" "$OUT/export-email.csv"
+
+echo "== reconcile"
+EVENTS=$(psql "$P" -qAtc "SELECT count(*) FROM token_events")
+cat > "$OUT/anchor-reconcile.sql" <<SQL
+CREATE UNLOGGED TABLE anchor_status AS
+SELECT DISTINCT ON (account_id, token_type, token_value) account_id, token_type, token_value, status, event, created_at, expires_at
+FROM token_events
+WHERE created_at <= '$ASOF' AND (expires_at IS NULL OR expires_at > '$ASOF')
+ORDER BY account_id, token_type, token_value, created_at DESC, event;
+SQL
+measure anchor_reconcile "$EVENTS" psql "$P" -v ON_ERROR_STOP=1 -q -f "$OUT/anchor-reconcile.sql"
+measure reconcile_full "$EVENTS" "$OUT/reconcile" --db "$P" --full --as-of "$ASOF"
+"$OUT/import" --db "$P" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > /dev/null 2>&1
+measure reconcile_incremental "$EVENTS" "$OUT/reconcile" --db "$P" --as-of "$ASOF"
+
+ratio() { awk "BEGIN{ if ($2 > 0) printf \"%.3f\", $1 / $2; else print \"-\" }"; }
+printf '\n%-24s %9s %9s %8s %12s  %s\n' step wall_s cpu_s rss_mb rows_per_s "ratio to anchor"
+json="{\"rows\": $N, \"steps\": ["
+sep=""
+row() { # row NAME ANCHOR LABEL
+  local n=$1 a=$2 label=$3 r="-"
+  [ -n "$a" ] && r=$(ratio "${WALL[$n]}" "${WALL[$a]}")
+  local rps; rps=$(awk "BEGIN{ if (${WALL[$n]} > 0) printf \"%.0f\", ${ROWS[$n]} / ${WALL[$n]}; else print 0 }")
+  printf '%-24s %9s %9s %8s %12s  %s\n' "$n" "${WALL[$n]}" "${CPU[$n]}" "${RSS[$n]}" "$rps" "${r}${a:+ (vs $a) $label}"
+  json+="$sep{\"step\": \"$n\", \"wall_s\": ${WALL[$n]}, \"cpu_s\": ${CPU[$n]}, \"rss_mb\": ${RSS[$n]}, \"rows_per_s\": $rps, \"anchor\": \"$a\", \"ratio\": \"$r\"}"
+  sep=", "
+}
+row anchor_phones "" ""
+row import_phones anchor_phones "target <= 0.8"
+row import_force import_phones "target <= 0.6"
+row import_skip import_phones "target <= 0.02"
+row anchor_email "" ""
+row import_email anchor_email ""
+row anchor_reconcile "" ""
+row reconcile_full anchor_reconcile "target <= 2.5"
+row reconcile_incremental reconcile_full "target <= 0.1"
+echo "$json]}" > "$OUT/results.json"
+echo
+echo "JSON: $OUT/results.json"

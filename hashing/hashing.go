@@ -100,6 +100,7 @@ func HashEmail(s string) (string, error) {
 // region. It is safe for concurrent use.
 type Phones struct {
 	region string
+	fast   *fastPhone // nil: every number goes through the library
 }
 
 // NewPhones returns a phone normaliser for the default region, an ISO 3166
@@ -109,7 +110,7 @@ func NewPhones(region string) (*Phones, error) {
 	if phonenumbers.GetCountryCodeForRegion(region) == 0 {
 		return nil, ErrRegionUnknown
 	}
-	return &Phones{region: region}, nil
+	return &Phones{region: region, fast: newFastPhone(region)}, nil
 }
 
 // Normalize returns the E.164 form of a valid phone number.
@@ -121,6 +122,14 @@ func (p *Phones) Normalize(s string) (string, error) {
 	if s == "" {
 		return "", ErrEmpty
 	}
+	if e164, ok := p.fast.normalize(s); ok {
+		return e164, nil
+	}
+	return p.slow(s)
+}
+
+// slow asks libphonenumber itself.
+func (p *Phones) slow(s string) (string, error) {
 	num, err := phonenumbers.Parse(s, p.region)
 	if err != nil {
 		return "", ErrPhoneParse

@@ -1,0 +1,127 @@
+package hashing
+
+import (
+	"fmt"
+
+	"github.com/nyaruka/phonenumbers"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var fastRegions = []string{"NO", "SE", "DK", "FI", "GB", "DE", "US", "FR", "IT", "BR"}
+
+// checkSame requires the fast path, when it answers, to answer as
+// libphonenumber does.
+func checkSame(t *testing.T, p *Phones, s string) bool {
+	t.Helper()
+	got, ok := p.fast.normalize(s)
+	if !ok {
+		return false
+	}
+	want, err := p.slow(s)
+	if err != nil || got != want {
+		t.Fatalf("region %s, %q: fast path %q, libphonenumber %q (%v)", p.region, s, got, want, err)
+	}
+	return true
+}
+
+// TestPhoneFastPathMatchesLibrary runs every form the export generator
+// writes, and many random ones, through both paths.
+func TestPhoneFastPathMatchesLibrary(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	forms := []string{"+47 %s", "0047 %s", "%s", "47%s", "(+47) %s", "+46 %s", "0046%s", "0%s", "+%s", "00%s", "+45 %s", "+44 %s", "+1 %s"}
+	for _, region := range fastRegions {
+		p, err := NewPhones(region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.fast == nil {
+			t.Fatalf("no fast path for %s", region)
+		}
+		fast, total := 0, 0
+		for i := 0; i < 20000; i++ {
+			n := fmt.Sprintf("%0*d", 6+r.IntN(7), r.Int64N(1e12))
+			if r.IntN(2) == 0 {
+				n = fmt.Sprint([]string{"9", "4", "2", "7", "8", "1", "5", "6", "3"}[r.IntN(9)]) + n[1:]
+			}
+			if r.IntN(3) == 0 && len(n) > 5 {
+				n = n[:3] + " " + n[3:5] + "-" + n[5:]
+			}
+			s := fmt.Sprintf(forms[r.IntN(len(forms))], n)
+			total++
+			if checkSame(t, p, s) {
+				fast++
+			}
+		}
+		t.Logf("%s: fast path answered %d of %d", region, fast, total)
+	}
+	// Valid numbers of every type of many regions, in several forms.
+	for _, region := range fastRegions {
+		p, _ := NewPhones(region)
+		fast, total := 0, 0
+		for _, other := range fastRegions {
+			for typ := phonenumbers.FIXED_LINE; typ <= phonenumbers.VOICEMAIL; typ++ {
+				ex := phonenumbers.GetExampleNumberForType(other, typ)
+				if ex == nil {
+					continue
+				}
+				e164 := phonenumbers.Format(ex, phonenumbers.E164)
+				nat := fmt.Sprint(ex.GetNationalNumber())
+				for i := 0; i < 30; i++ {
+					tail := fmt.Sprintf("%03d", r.IntN(1000))
+					v := nat[:max(1, len(nat)-3)] + tail[3-min(3, len(nat)-1):]
+					cc := e164[:len(e164)-len(nat)]
+					for _, form := range []string{cc + v, "00" + cc[1:] + " " + v, v, "0" + v, cc[1:] + v, cc + " " + v[:2] + " " + v[2:]} {
+						total++
+						if checkSame(t, p, form) {
+							fast++
+						}
+					}
+				}
+			}
+		}
+		t.Logf("%s: fast path answered %d of %d valid-looking numbers", region, fast, total)
+	}
+
+	// The generator's Norwegian and Swedish mobiles must take the fast path.
+	p, _ := NewPhones("NO")
+	for _, s := range []string{"+47 912 34 567", "0047 91234567", "912 34 567", "91234567", "+4791234567", "(+47) 912-34-567", "4791234567", "+46 70 123 45 67", "0046701234567", "+46701234567"} {
+		if !checkSame(t, p, s) {
+			t.Errorf("%q did not take the fast path", s)
+		}
+	}
+}
+
+// FuzzPhoneFastPath is the differential fuzz test: any input, any of a few
+// regions; wherever the fast path answers, libphonenumber must agree.
+func FuzzPhoneFastPath(f *testing.F) {
+	for _, s := range []string{"+47 912 34 567", "0047 91234567", "912 34 567", "4791234567", "(+47) 912-34-567", "+46 70 123 45 67", "070-123 45 67", "+44 7911 123456", "+1 650 253 0000"} {
+		for i := range fastRegions {
+			f.Add(s, uint8(i))
+		}
+	}
+	phones := map[string]*Phones{}
+	for _, r := range fastRegions {
+		phones[r], _ = NewPhones(r)
+	}
+	f.Fuzz(func(t *testing.T, s string, region uint8) {
+		p := phones[fastRegions[int(region)%len(fastRegions)]]
+		checkSame(t, p, s)
+	})
+}
+
+func BenchmarkNormalizePhoneFast(b *testing.B) {
+	p, _ := NewPhones("NO")
+	for i := 0; b.Loop(); i++ {
+		if _, err := p.Normalize(benchPhones[i%len(benchPhones)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestFastRulesLoadTime(t *testing.T) {
+	start := time.Now()
+	fastRules.once.Do(loadFastRules)
+	t.Logf("fast rules ready after %v (%d regions)", time.Since(start), len(fastRules.regions))
+}

@@ -156,4 +156,3 @@ func (d *digitDFA) prefix(digits string) bool {
 	}
 	return false
 }
-

@@ -155,10 +155,10 @@ func (o *Options) Validate() error {
 		o.Writers = Partitions
 	}
 	if o.BatchRows <= 0 {
-		o.BatchRows = 20000
+		o.BatchRows = 10000
 	}
 	if o.BatchBytes <= 0 {
-		o.BatchBytes = 8 << 20
+		o.BatchBytes = 4 << 20
 	}
 	if o.ChunkRows <= 0 {
 		o.ChunkRows = 512

@@ -75,19 +75,19 @@ func (d *DB) StartReconcile(ctx context.Context, accounts []string, o tokenevent
 // its own transaction, and then advances the watermark.
 func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions) (tokenevents.ReconcileCounts, error) {
 	var total tokenevents.ReconcileCounts
-	var mark string // every transaction below it is visible from here on
+	var mark int64 // every transaction below it is visible from here on
 	if err := d.retry.Do(ctx, d.log, "watermark", func() error {
-		return d.db.GetContext(ctx, &mark, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`)
+		return d.db.GetContext(ctx, &mark, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`)
 	}); err != nil {
 		return total, fmt.Errorf("reconcile %s: %w", account, err)
 	}
 	full := o.Full
 	if !full {
 		var prev struct {
-			Xmin string    `db:"xmin"`
+			Xmin int64     `db:"xmin"`
 			AsOf time.Time `db:"as_of"`
 		}
-		err := d.db.GetContext(ctx, &prev, `SELECT seen_xmin::text AS xmin, as_of FROM reconcile_watermarks WHERE account_id = $1`, account)
+		err := d.db.GetContext(ctx, &prev, `SELECT seen_xmin AS xmin, as_of FROM reconcile_watermarks WHERE account_id = $1`, account)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			full = true // never reconciled: everything is new
@@ -143,7 +143,7 @@ func rangesFor(tokens int64) int {
 }
 
 func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions,
-	full bool, ranges int, mark string) (tokenevents.ReconcileCounts, error) {
+	full bool, ranges int, mark int64) (tokenevents.ReconcileCounts, error) {
 	var total tokenevents.ReconcileCounts
 	results := make([]tokenevents.ReconcileCounts, ranges)
 	g, gctx := errgroup.WithContext(ctx)
@@ -211,13 +211,13 @@ func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi st
 }
 
 // advance stores the account's new watermark; a dry run stores nothing.
-func (d *DB) advance(ctx context.Context, runID int64, account, mark string, o tokenevents.ReconcileOptions) error {
+func (d *DB) advance(ctx context.Context, runID int64, account string, mark int64, o tokenevents.ReconcileOptions) error {
 	if o.DryRun {
 		return nil
 	}
 	err := d.retry.Do(ctx, d.log, "advance watermark", func() error {
 		_, err := d.db.ExecContext(ctx, `INSERT INTO reconcile_watermarks (account_id, seen_xmin, as_of, run_id)
-			VALUES ($1, $2::xid8, $3, $4)
+			VALUES ($1, $2, $3, $4)
 			ON CONFLICT (account_id) DO UPDATE SET seen_xmin = EXCLUDED.seen_xmin, as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id`,
 			account, mark, o.AsOf, runID)
 		return err

@@ -27,7 +27,7 @@ WITH d AS (
            metadata = EXCLUDED.metadata,
            run_id = EXCLUDED.run_id,
            updated_at = now(),
-           written_xid = pg_current_xact_id()
+           written_xid = current_xid()
        WHERE (e.status, e.expires_at, e.metadata)
              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.expires_at, EXCLUDED.metadata)
     RETURNING (xmax = 0) AS inserted

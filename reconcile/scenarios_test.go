@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/internal/testdb"
 )
 
 func day(d int) time.Time { return time.Date(2024, 3, d, 12, 0, 0, 0, time.UTC) }
@@ -160,4 +161,41 @@ func TestImportDuringReconcileIsNotMissed(t *testing.T) {
 		t.Fatalf("the late import was missed: %+v %+v", sum, changes)
 	}
 	_ = tokenevents.StatusUnknown
+}
+
+// TestOneReconcilePerAccount: a second reconcile of an account waits for
+// the first to release the account's lock.
+func TestOneReconcilePerAccount(t *testing.T) {
+	e := newEnv(t)
+	e.importRows([]row{{"P00000001", "a", "e", "OPT_OUT", day(1), time.Time{}}})
+	holder := testdb.Open(t, e.dsn)
+	conn, err := holder.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `SELECT pg_advisory_lock($1, hashtext('P00000001'))`, 0x7265636f); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.reconcileAt(day(2), false, false, "P00000001")
+	}()
+	select {
+	case <-done:
+		t.Fatal("the reconcile ran while another held the account's lock")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1, hashtext('P00000001'))`, 0x7265636f); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reconcile did not start after the lock was released")
+	}
+	if len(e.statuses()) != 1 {
+		t.Error("the waiting reconcile stored nothing")
+	}
 }

@@ -49,7 +49,11 @@ func encodeCSV(rows [][]string, delim, eol string) string {
 }
 
 func TestCSVVariants(t *testing.T) {
-	latin1, err := charmap.Windows1252.NewEncoder().String(encodeCSV(variantRows, ";", "\r\n"))
+	cp1252, err := charmap.Windows1252.NewEncoder().String(encodeCSV(variantRows, ";", "\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	latin1, err := charmap.ISO8859_1.NewEncoder().String(encodeCSV(variantRows, "\t", "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +70,8 @@ func TestCSVVariants(t *testing.T) {
 		{name: "pipe txt", file: "a.txt", data: encodeCSV(variantRows, "|", "\n")},
 		{name: "delimiter flag", file: "a.csv", data: encodeCSV(variantRows, "|", "\n"), args: []string{"--delimiter", "|"}},
 		{name: "gzip", file: "a.csv.gz", data: "gz:" + encodeCSV(variantRows, ",", "\r\n")},
-		{name: "windows-1252", file: "a.csv", data: latin1, args: []string{"--encoding", "windows-1252"}},
+		{name: "windows-1252", file: "a.csv", data: cp1252, args: []string{"--encoding", "windows-1252"}},
+		{name: "iso-8859-1 gzip", file: "a.txt.gz", data: "gz:" + latin1, args: []string{"--encoding", "iso-8859-1"}},
 		{name: "stdin", data: encodeCSV(variantRows, ";", "\n"), stdin: true},
 	}
 	for _, tt := range tests {

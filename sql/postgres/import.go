@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/tokenevents/tokenevents"
@@ -65,11 +66,8 @@ func (d *DB) SourceDone(ctx context.Context, contentDigest, optionsDigest string
 // fewer staged rows than its ledger counted (a crash emptied the unlogged
 // stage, or another source's merge truncated it), the source starts over.
 func (d *DB) OpenSource(ctx context.Context, runID int64, sourceKey string, partitions int) (tokenevents.SourceState, error) {
-	var st tokenevents.SourceState
-	err := d.retry.Do(ctx, d.log, "open source", func() error {
-		var err error
-		st, err = d.openSourceOnce(ctx, runID, sourceKey, partitions)
-		return err
+	st, err := retryValue(ctx, d, "open source", func() (tokenevents.SourceState, error) {
+		return d.openSourceOnce(ctx, runID, sourceKey, partitions)
 	})
 	if err != nil {
 		return st, fmt.Errorf("open import source: %w", err)
@@ -131,29 +129,35 @@ func (d *DB) StageBatch(ctx context.Context, b *tokenevents.Batch) error {
 	return nil
 }
 
-func (d *DB) stageOnce(ctx context.Context, b *tokenevents.Batch) (err error) {
+// inTx runs fn in a transaction, committed when fn succeeds and rolled
+// back otherwise.
+func (d *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
 	tx, err := d.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, ignoreDone(tx.Rollback()))
-		}
-	}()
-	if err = copyEvents(ctx, tx.Tx, b); err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
-	parts := make([]int64, len(b.Marks))
-	upto := make([]int64, len(b.Marks))
-	counts := make([]int64, len(b.Marks))
-	for i, m := range b.Marks {
-		parts[i], upto[i], counts[i] = int64(m.Partition), m.UptoRow, m.Events
-	}
-	if _, err = tx.ExecContext(ctx, query("stage_mark"), b.SourceID, pq.Array(parts), pq.Array(upto), pq.Array(counts)); err != nil {
-		return fmt.Errorf("ledger: %w", err)
+	if err = fn(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
 	}
 	return tx.Commit()
+}
+
+func (d *DB) stageOnce(ctx context.Context, b *tokenevents.Batch) error {
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := copyEvents(ctx, tx.Tx, b); err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		parts := make([]int64, len(b.Marks))
+		upto := make([]int64, len(b.Marks))
+		counts := make([]int64, len(b.Marks))
+		for i, m := range b.Marks {
+			parts[i], upto[i], counts[i] = int64(m.Partition), m.UptoRow, m.Events
+		}
+		if _, err := tx.ExecContext(ctx, query("stage_mark"), b.SourceID, pq.Array(parts), pq.Array(upto), pq.Array(counts)); err != nil {
+			return fmt.Errorf("ledger: %w", err)
+		}
+		return nil
+	})
 }
 
 // copyEvents streams the batch into the staging table.
@@ -193,11 +197,8 @@ func (d *DB) StagingDone(ctx context.Context, sourceID int64) error {
 // MergePartition upserts one staged partition in one transaction, then
 // empties it and marks it merged.
 func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partition int) (tokenevents.MergeCounts, error) {
-	var c tokenevents.MergeCounts
-	err := d.retry.Do(ctx, d.log, "merge", func() error {
-		var err error
-		c, err = d.mergeOnce(ctx, runID, sourceID, partition)
-		return err
+	c, err := retryValue(ctx, d, "merge", func() (tokenevents.MergeCounts, error) {
+		return d.mergeOnce(ctx, runID, sourceID, partition)
 	})
 	if err != nil {
 		return c, fmt.Errorf("merge partition %d: %w", partition, err)
@@ -205,20 +206,7 @@ func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partitio
 	return c, nil
 }
 
-func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int) (c tokenevents.MergeCounts, err error) {
-	tx, err := d.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return c, err
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, ignoreDone(tx.Rollback()))
-		}
-	}()
-	// The merge sorts one partition: give the sort memory rather than disk.
-	if _, err = tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
-		return c, err
-	}
+func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int) (tokenevents.MergeCounts, error) {
 	var r struct {
 		Staged    int64 `db:"staged"`
 		Distinct  int64 `db:"distinct_keys"`
@@ -226,62 +214,62 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		Inserted  int64 `db:"inserted"`
 		Changed   int64 `db:"changed"`
 	}
-	if err = tx.GetContext(ctx, &r, query("merge_partition"), partition, sourceID, runID); err != nil {
-		return c, err
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		// The merge sorts one partition: give the sort memory rather than disk.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &r, query("merge_partition"), partition, sourceID, runID); err != nil {
+			return err
+		}
+		// Only one import runs at a time (the import lock), so whatever
+		// else the partition holds belongs to abandoned sources, whose
+		// ledgers will notice. The name is built from our partition number.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE import_stage_p%02d`, partition)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0
+			WHERE source_id = $1 AND partition = $2`, sourceID, partition)
+		return err
+	})
+	if err != nil {
+		return tokenevents.MergeCounts{}, err
 	}
-	// Only one import runs at a time (the import lock), so whatever else
-	// the partition holds belongs to abandoned sources, whose ledgers will
-	// notice. The table name is built from our partition number only.
-	if _, err = tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE import_stage_p%02d`, partition)); err != nil {
-		return c, err
-	}
-	if _, err = tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0
-		WHERE source_id = $1 AND partition = $2`, sourceID, partition); err != nil {
-		return c, err
-	}
-	if err = tx.Commit(); err != nil {
-		return c, err
-	}
-	c = tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
-		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens}
-	return c, nil
+	return tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
+		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens}, nil
 }
 
 // FinishFile records a file's outcome. The source of a done file, or of a
 // file that can never resume (discard), is dropped with its ledger.
 func (d *DB) FinishFile(ctx context.Context, runID, sourceID int64, f tokenevents.ImportFile, discard bool) error {
-	err := d.retry.Do(ctx, d.log, "finish file", func() (err error) {
-		tx, err := d.db.BeginTxx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err != nil {
-				err = errors.Join(err, ignoreDone(tx.Rollback()))
-			}
-		}()
-		if _, err = tx.ExecContext(ctx, `INSERT INTO import_files (run_id, file_index, name, content_digest, options_digest,
-			outcome, rows_read, rows_rejected, events) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (run_id, file_index) DO NOTHING`,
-			runID, f.Index, f.Name, f.ContentDigest, f.OptionsDigest, f.Outcome, f.RowsRead, f.RowsRejected, f.Events); err != nil {
-			return err
-		}
-		if sourceID != 0 && (f.Outcome == "done" || discard) {
-			if discard {
-				if _, err = tx.ExecContext(ctx, `DELETE FROM import_stage WHERE source_id = $1`, sourceID); err != nil {
-					return err
-				}
-			}
-			if _, err = tx.ExecContext(ctx, `DELETE FROM import_sources WHERE id = $1`, sourceID); err != nil {
-				return err
-			}
-		}
-		return tx.Commit()
+	err := d.retry.Do(ctx, d.log, "finish file", func() error {
+		return d.inTx(ctx, func(tx *sqlx.Tx) error {
+			return finishFileTx(ctx, tx, runID, sourceID, f, discard)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("record file %s: %w", f.Name, err)
 	}
 	return nil
+}
+
+func finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tokenevents.ImportFile, discard bool) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO import_files (run_id, file_index, name, content_digest, options_digest,
+			outcome, rows_read, rows_rejected, events) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (run_id, file_index) DO NOTHING`,
+		runID, f.Index, f.Name, f.ContentDigest, f.OptionsDigest, f.Outcome, f.RowsRead, f.RowsRejected, f.Events); err != nil {
+		return err
+	}
+	if sourceID == 0 || f.Outcome != "done" && !discard {
+		return nil
+	}
+	if discard {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM import_stage WHERE source_id = $1`, sourceID); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM import_sources WHERE id = $1`, sourceID)
+	return err
 }
 
 // FinishImport records the run's end and releases the import lock.

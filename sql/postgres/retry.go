@@ -67,3 +67,14 @@ func (p RetryPolicy) Do(ctx context.Context, log *slog.Logger, what string, fn f
 		wait = min(wait*2, p.Max)
 	}
 }
+
+// retryValue is Do for an operation that returns a value.
+func retryValue[T any](ctx context.Context, d *DB, what string, fn func() (T, error)) (T, error) {
+	var v T
+	err := d.retry.Do(ctx, d.log, what, func() error {
+		var err error
+		v, err = fn()
+		return err
+	})
+	return v, err
+}

@@ -13,6 +13,10 @@ type StagedEvent struct {
 	Partition int
 	Seq       int64
 	Row       int64
+	// TokenID is a fresh random UUID, used if the event's token is new.
+	// Made here rather than by the database, where gen_random_uuid()
+	// costs more than the rest of a token's insert.
+	TokenID [16]byte
 }
 
 // Batch is one all-or-nothing staging write. It knows its source rows: a

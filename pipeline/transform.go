@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	crand "crypto/rand"
 	"fmt"
+	"math/rand/v2"
 	"time"
 	"unicode/utf8"
 
@@ -40,6 +42,7 @@ type chunkResult struct {
 // transformer turns records into events. One per worker: it holds scratch
 // buffers and is not safe for concurrent use.
 type transformer struct {
+	rng    *rand.ChaCha8 // token ids: a cryptographically strong stream, seeded once
 	file   string
 	cols   *columns
 	opts   *Options
@@ -53,7 +56,11 @@ func newTransformer(file string, cols *columns, o *Options) (*transformer, error
 	if err != nil {
 		return nil, err
 	}
-	return &transformer{file: file, cols: cols, opts: o, phones: p}, nil
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	return &transformer{rng: rand.NewChaCha8(seed), file: file, cols: cols, opts: o, phones: p}, nil
 }
 
 // cell returns the trimmed value of field f, "" when absent.
@@ -241,6 +248,9 @@ func (t *transformer) transform(res *chunkResult, rec *Record) {
 			line: rec.Line,
 			size: 96 + len(account) + len(tk.typ) + len(tk.value) + len(event) + len(status) + len(metadata),
 		}
+		_, _ = t.rng.Read(ev.TokenID[:])
+		ev.TokenID[6] = ev.TokenID[6]&0x0f | 0x40 // version 4
+		ev.TokenID[8] = ev.TokenID[8]&0x3f | 0x80 // RFC 4122 variant
 		res.events = append(res.events, ev)
 	}
 }

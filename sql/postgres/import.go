@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 var _ tokenevents.ImportStore = (*DB)(nil)
 
-const copyStage = `COPY import_stage (source_id, partition, seq, account_id, token_type, token_value, event,
+const copyStage = `COPY import_stage (source_id, partition, seq, token_id, account_id, token_type, token_value, event,
 	created_at, status, expires_at, metadata) FROM STDIN`
 
 // StartImport takes the import lock (waiting for a running import to end)
@@ -173,7 +174,7 @@ func copyEvents(ctx context.Context, tx *sql.Tx, b *tokenevents.Batch) (err erro
 		if !e.ExpiresAt.IsZero() {
 			expires = e.ExpiresAt
 		}
-		if _, err := stmt.ExecContext(ctx, b.SourceID, e.Partition, e.Seq, e.AccountID, e.TokenType, e.TokenValue,
+		if _, err := stmt.ExecContext(ctx, b.SourceID, e.Partition, e.Seq, formatUUID(&e.TokenID), e.AccountID, e.TokenType, e.TokenValue,
 			e.Event.Event, e.CreatedAt, e.Status, expires, string(e.Metadata)); err != nil {
 			return err
 		}
@@ -294,4 +295,19 @@ func ignoreDone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// formatUUID writes a UUID in its canonical text form.
+func formatUUID(u *[16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], u[10:16])
+	return string(b[:])
 }

@@ -20,7 +20,9 @@ CREATE TABLE tokens (
     created_at  timestamptz NOT NULL DEFAULT now(),
     -- written_xid tells reconcile which tokens changed since its last run.
     written_xid bigint NOT NULL DEFAULT current_xid(),
-    PRIMARY KEY (account_id, token_type, token_value)
+    -- token_value before token_type: a range of token values of an
+    -- account is then one contiguous range of the index.
+    PRIMARY KEY (account_id, token_value, token_type)
 );
 
 CREATE TABLE token_events (
@@ -35,7 +37,7 @@ CREATE TABLE token_events (
     run_id      bigint NOT NULL,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     written_xid bigint NOT NULL DEFAULT current_xid(),
-    PRIMARY KEY (account_id, token_type, token_value, event, created_at)
+    PRIMARY KEY (account_id, token_value, token_type, event, created_at)
 );
 
 CREATE TABLE import_runs (
@@ -93,6 +95,7 @@ CREATE TABLE import_stage (
     source_id   bigint NOT NULL,
     partition   smallint NOT NULL,
     seq         bigint NOT NULL,
+    token_id    uuid NOT NULL, -- the id a new token gets
     account_id  text COLLATE "C" NOT NULL,
     token_type  text COLLATE "C" NOT NULL,
     token_value text COLLATE "C" NOT NULL,

@@ -45,7 +45,7 @@ CREATE TABLE token_statuses (
     valid_until      timestamptz, -- the status may change on its own then
     reconciled_at    timestamptz NOT NULL, -- the --as-of that last changed the row
     run_id           bigint NOT NULL,
-    PRIMARY KEY (account_id, token_type, token_value)
+    PRIMARY KEY (account_id, token_value, token_type)
 );
 
 CREATE INDEX token_statuses_due ON token_statuses (account_id, valid_until) WHERE valid_until IS NOT NULL;

@@ -14,12 +14,12 @@ WITH cand AS (
     WHERE NOT $7 AND w.run_id = $1 AND w.account_id = $2 AND w.token_value >= $3 AND w.token_value < $4
 ), live AS (
     -- The deciding event: newest effective and unexpired, ties by event text.
-    SELECT DISTINCT ON (e.account_id, e.token_type, e.token_value)
+    SELECT DISTINCT ON (e.account_id, e.token_value, e.token_type)
            e.account_id, e.token_type, e.token_value, e.event, e.status, e.created_at, e.expires_at
     FROM cand c
     JOIN token_events e USING (account_id, token_type, token_value)
     WHERE e.created_at <= $5 AND (e.expires_at IS NULL OR e.expires_at > $5)
-    ORDER BY e.account_id, e.token_type, e.token_value, e.created_at DESC, e.event
+    ORDER BY e.account_id, e.token_value, e.token_type, e.created_at DESC, e.event
 ), upcoming AS (
     SELECT e.account_id, e.token_type, e.token_value, min(e.created_at) AS next_at
     FROM cand c
@@ -70,8 +70,8 @@ WITH cand AS (
            event_created_at, event_expires_at, valid_until, $5, $1
     FROM diff
     WHERE differs AND NOT $6
-    ORDER BY account_id, token_type, token_value
-    ON CONFLICT (account_id, token_type, token_value) DO UPDATE
+    ORDER BY account_id, token_value, token_type
+    ON CONFLICT (account_id, token_value, token_type) DO UPDATE
        SET token_id = EXCLUDED.token_id, status = EXCLUDED.status, decided_by = EXCLUDED.decided_by,
            event = EXCLUDED.event, event_created_at = EXCLUDED.event_created_at,
            event_expires_at = EXCLUDED.event_expires_at, valid_until = EXCLUDED.valid_until,

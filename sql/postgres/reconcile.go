@@ -189,7 +189,11 @@ func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi st
 			Stored      int64  `db:"stored"`
 			Transitions []byte `db:"transitions"`
 		}
-		if err := d.db.GetContext(ctx, &r, query("reconcile_range"), runID, account, lo, hi, o.AsOf, o.DryRun, full); err != nil {
+		decide := query("reconcile_decide_work")
+		if full {
+			decide = query("reconcile_decide_full")
+		}
+		if err := d.db.GetContext(ctx, &r, decide+query("reconcile_store"), runID, account, lo, hi, o.AsOf, o.DryRun); err != nil {
 			return err
 		}
 		var ts [][3]any

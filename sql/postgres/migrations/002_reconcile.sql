@@ -81,9 +81,12 @@ CREATE UNLOGGED TABLE reconcile_work (
     PRIMARY KEY (run_id, account_id, token_value, token_type)
 );
 
--- The tokens whose status a run changed: the diff report, kept for data
--- teams to query (a dry run's rows are removed at its end).
-CREATE TABLE reconcile_changes (
+-- The tokens whose status a run changed: the diff report, also kept for
+-- data teams to query (a dry run's rows are removed at its end). UNLOGGED
+-- and indexed by run only, because a first reconcile writes a row for
+-- every token: a server crash empties it, and the report files remain the
+-- record.
+CREATE UNLOGGED TABLE reconcile_changes (
     run_id           bigint NOT NULL,
     account_id       text COLLATE "C" NOT NULL,
     token_type       text COLLATE "C" NOT NULL,
@@ -95,6 +98,7 @@ CREATE TABLE reconcile_changes (
     event            text,
     event_created_at timestamptz,
     event_expires_at timestamptz,
-    as_of            timestamptz NOT NULL,
-    PRIMARY KEY (run_id, account_id, token_type, token_value)
+    as_of            timestamptz NOT NULL
 );
+
+CREATE INDEX reconcile_changes_run ON reconcile_changes (run_id);

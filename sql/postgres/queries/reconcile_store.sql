@@ -1,0 +1,44 @@
+-- Appended to reconcile_decide_*.sql: compares the decided statuses with the
+-- stored ones, records the changes under run $1 and, unless a dry run ($6),
+-- stores the new statuses; returns what it examined, stored and changed.
+), diff AS (
+    SELECT d.*, coalesce(s.status, 'UNKNOWN') AS previous_status, s.account_id IS NULL AS is_new,
+           (s.account_id IS NULL OR
+            (s.token_id, s.status, s.decided_by, s.event, s.event_created_at, s.event_expires_at, s.valid_until)
+            IS DISTINCT FROM
+            (d.token_id, d.status, d.decided_by, d.event, d.event_created_at, d.event_expires_at, d.valid_until)) AS differs
+    FROM decided d
+    LEFT JOIN token_statuses s USING (account_id, token_type, token_value)
+), changed AS (
+    INSERT INTO reconcile_changes (run_id, account_id, token_type, token_value, token_id, previous_status,
+                                   status, decided_by, event, event_created_at, event_expires_at, as_of)
+    SELECT $1, account_id, token_type, token_value, token_id, previous_status,
+           status, decided_by, event, event_created_at, event_expires_at, $5
+    FROM diff
+    WHERE status <> previous_status
+    RETURNING previous_status, status
+), inserted AS (
+    -- The account's lock keeps other reconciles away: a plain insert of
+    -- the tokens with no stored status is safe, and cheaper than an upsert.
+    INSERT INTO token_statuses (account_id, token_type, token_value, token_id, status, decided_by, event,
+                                event_created_at, event_expires_at, valid_until, reconciled_at, run_id)
+    SELECT account_id, token_type, token_value, token_id, status, decided_by, event,
+           event_created_at, event_expires_at, valid_until, $5, $1
+    FROM diff
+    WHERE is_new AND NOT $6
+    ORDER BY account_id, token_value, token_type
+    RETURNING 1
+), updated AS (
+    UPDATE token_statuses s
+       SET token_id = d.token_id, status = d.status, decided_by = d.decided_by, event = d.event,
+           event_created_at = d.event_created_at, event_expires_at = d.event_expires_at,
+           valid_until = d.valid_until, reconciled_at = $5, run_id = $1
+      FROM diff d
+     WHERE d.differs AND NOT d.is_new AND NOT $6
+       AND s.account_id = d.account_id AND s.token_value = d.token_value AND s.token_type = d.token_type
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM diff) AS examined,
+       (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated) AS stored,
+       coalesce((SELECT jsonb_agg(jsonb_build_array(previous_status, status, n))
+                 FROM (SELECT previous_status, status, count(*) AS n FROM changed GROUP BY 1, 2) t), '[]') AS transitions

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -181,62 +182,16 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 	var failed []error // files that could not be read; the others go on
 	for i, f := range files {
 		sum.Files++
-		rec := tokenevents.ImportFile{Index: i, Name: f.path, OptionsDigest: optsDigest}
-		if f.err != nil {
-			log.Error("file cannot be read", "file", f.path, "err", f.err)
-			failed = append(failed, f.err)
-			rec.Outcome = OutcomeFailed
-			if err = im.store.FinishFile(ctx, runID, 0, rec, false); err != nil {
-				break
-			}
+		skipped, ferr := im.runFile(ctx, runID, i, f, optsDigest, rejects, log)
+		if skipped {
+			sum.FilesSkipped++
+		}
+		if IsInputError(ferr) && ctx.Err() == nil {
+			log.Error("file cannot be read", "file", f.path, "err", ferr)
+			failed = append(failed, ferr)
 			continue
 		}
-		// A file read from standard input cannot be read again, so its
-		// source is private to this run and dropped if the run fails.
-		sourceKey := fmt.Sprintf("run:%d:%d", runID, i)
-		if f.path != "-" {
-			if rec.ContentDigest, err = fileDigest(f.path); err != nil {
-				break
-			}
-			sourceKey = sourceKeyOf(rec.ContentDigest, optsDigest)
-			if !im.opts.Force {
-				done, derr := im.store.SourceDone(ctx, rec.ContentDigest, optsDigest)
-				if err = derr; err != nil {
-					break
-				}
-				if done {
-					log.Info("file unchanged since an earlier import, skipped (use --force to import it again)", "file", f.path)
-					sum.FilesSkipped++
-					rec.Outcome = OutcomeSkipped
-					if err = im.store.FinishFile(ctx, runID, 0, rec, false); err != nil {
-						break
-					}
-					continue
-				}
-			}
-		}
-		var state tokenevents.SourceState
-		if state, err = im.store.OpenSource(ctx, runID, sourceKey, Partitions); err != nil {
-			break
-		}
-		var fs fileStats
-		fs, err = im.importFile(ctx, runID, f, state, rejects, log)
-		rec.RowsRead, rec.RowsRejected, rec.Events = fs.rows, fs.rejected, fs.events
-		if fs.digest != "" {
-			rec.ContentDigest = fs.digest
-		}
-		rec.Outcome = outcomeOf(ctx, err)
-		ferr := im.store.FinishFile(context.WithoutCancel(ctx), runID, state.ID, rec, f.path == "-")
-		if err == nil {
-			err = ferr
-		}
-		log.Info("file finished", "file", f.path, "outcome", rec.Outcome, "rows", fs.rows, "events", fs.events)
-		if IsInputError(err) && ctx.Err() == nil {
-			log.Error("file cannot be read", "file", f.path, "err", err)
-			failed, err = append(failed, err), nil
-			continue
-		}
-		if err != nil {
+		if err = ferr; err != nil {
 			break
 		}
 	}
@@ -254,6 +209,52 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 	summary, _ := json.Marshal(sum)
 	ferr := im.store.FinishImport(context.WithoutCancel(ctx), runID, sum.Outcome, summary, time.Now())
 	return sum, errors.Join(err, ferr)
+}
+
+// runFile imports one file and records its outcome. It reports whether the
+// file was skipped as already imported.
+func (im *Importer) runFile(ctx context.Context, runID int64, i int, f PreparedFile, optsDigest string,
+	rejects *rejectsFile, log *slog.Logger) (skipped bool, err error) {
+	rec := tokenevents.ImportFile{Index: i, Name: f.path, OptionsDigest: optsDigest}
+	record := func(sourceID int64, discard bool) error {
+		return im.store.FinishFile(context.WithoutCancel(ctx), runID, sourceID, rec, discard)
+	}
+	if f.err == nil && f.path != "-" {
+		rec.ContentDigest, f.err = fileDigest(f.path)
+	}
+	if f.err != nil {
+		rec.Outcome = OutcomeFailed
+		return false, errors.Join(f.err, record(0, false))
+	}
+	// A file read from standard input cannot be read again, so its source
+	// is private to this run and dropped if the run fails.
+	sourceKey := fmt.Sprintf("run:%d:%d", runID, i)
+	if f.path != "-" {
+		sourceKey = sourceKeyOf(rec.ContentDigest, optsDigest)
+		if !im.opts.Force {
+			done, err := im.store.SourceDone(ctx, rec.ContentDigest, optsDigest)
+			if err != nil {
+				return false, err
+			}
+			if done {
+				log.Info("file unchanged since an earlier import, skipped (use --force to import it again)", "file", f.path)
+				rec.Outcome = OutcomeSkipped
+				return true, record(0, false)
+			}
+		}
+	}
+	state, err := im.store.OpenSource(ctx, runID, sourceKey, Partitions)
+	if err != nil {
+		return false, err
+	}
+	fs, err := im.importFile(ctx, runID, f, state, rejects, log)
+	rec.RowsRead, rec.RowsRejected, rec.Events = fs.rows, fs.rejected, fs.events
+	if fs.digest != "" {
+		rec.ContentDigest = fs.digest
+	}
+	rec.Outcome = outcomeOf(ctx, err)
+	log.Info("file finished", "file", f.path, "outcome", rec.Outcome, "rows", fs.rows, "events", fs.events)
+	return false, errors.Join(err, record(state.ID, f.path == "-"))
 }
 
 func outcomeOf(ctx context.Context, err error) string {

@@ -142,7 +142,7 @@ func TestEveryQueryParses(t *testing.T) {
 }
 
 func TestKeyRanges(t *testing.T) {
-	for _, n := range []int{1, 16, 256} {
+	for _, n := range []int{1, 2, 4, 8, 16, 32, 64, 128, 256} {
 		prevHi := ""
 		for i := 0; i < n; i++ {
 			lo, hi := keyRange(i, n)
@@ -166,6 +166,17 @@ func TestKeyRanges(t *testing.T) {
 			if hits != 1 {
 				t.Errorf("n=%d: %q falls in %d ranges", n, v, hits)
 			}
+		}
+	}
+}
+
+func TestRangesFor(t *testing.T) {
+	for _, tt := range []struct {
+		tokens int64
+		want   int
+	}{{0, 1}, {100_000, 1}, {100_001, 2}, {4_100_000, 64}, {1 << 40, 256}} {
+		if got := rangesFor(tt.tokens); got != tt.want {
+			t.Errorf("rangesFor(%d) = %d, want %d", tt.tokens, got, tt.want)
 		}
 	}
 }

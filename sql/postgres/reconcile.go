@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tokenevents/tokenevents"
@@ -120,7 +121,7 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 	var n int64
 	if err := d.retry.Do(ctx, d.log, "count tokens", func() error {
 		return d.db.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE account_id = $1 LIMIT $2) t`,
-			account, rangeRows*16+1)
+			account, rangeRows*maxRanges+1)
 	}); err != nil {
 		return total, fmt.Errorf("reconcile %s: %w", account, err)
 	}
@@ -128,18 +129,20 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 }
 
 // rangeRows is about how many tokens one reconcile transaction handles: a
-// large account is split into 16 or 256 ranges of token values, so that no
-// transaction is giant and ranges run in parallel.
-const rangeRows = 100_000
+// large account is split into up to maxRanges ranges of token values (a
+// power of two), so that no transaction is giant and ranges run in
+// parallel, without paying a range's fixed cost more often than needed.
+const (
+	rangeRows = 100_000
+	maxRanges = 256
+)
 
 func rangesFor(tokens int64) int {
-	switch {
-	case tokens > rangeRows*16:
-		return 256
-	case tokens > rangeRows:
-		return 16
+	n := 1
+	for n < maxRanges && int64(n)*rangeRows < tokens {
+		n *= 2
 	}
-	return 1
+	return n
 }
 
 func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions,
@@ -193,7 +196,14 @@ func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi st
 		if full {
 			decide = query("reconcile_decide_full")
 		}
-		if err := d.db.GetContext(ctx, &r, decide+query("reconcile_store"), runID, account, lo, hi, o.AsOf, o.DryRun); err != nil {
+		err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+			// A range's events are sorted once: in memory, not on disk.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+				return err
+			}
+			return tx.GetContext(ctx, &r, decide+query("reconcile_store"), runID, account, lo, hi, o.AsOf, o.DryRun)
+		})
+		if err != nil {
 			return err
 		}
 		var ts [][3]any

@@ -1,6 +1,7 @@
--- Appended to reconcile_decide_*.sql: compares the decided statuses with the
--- stored ones, records the changes under run $1 and, unless a dry run ($6),
--- stores the new statuses; returns what it examined, stored and changed.
+-- Appended to reconcile_decide_*.sql: compares the decided statuses of
+-- account $2's range [$3, $4) with the stored ones, records the changes
+-- under run $1 and, unless a dry run ($6), stores the new statuses; returns
+-- what it examined, stored and changed.
 ), diff AS (
     SELECT d.*, coalesce(s.status, 'UNKNOWN') AS previous_status, s.account_id IS NULL AS is_new,
            (s.account_id IS NULL OR
@@ -8,7 +9,11 @@
             IS DISTINCT FROM
             (d.token_id, d.status, d.decided_by, d.event, d.event_created_at, d.event_expires_at, d.valid_until)) AS differs
     FROM decided d
-    LEFT JOIN token_statuses s USING (account_id, token_type, token_value)
+    -- The range bounds let the planner read the range's stored statuses in
+    -- key order and merge them, instead of probing once per token.
+    LEFT JOIN token_statuses s
+           ON s.account_id = d.account_id AND s.token_value = d.token_value AND s.token_type = d.token_type
+          AND s.account_id = $2 AND s.token_value >= $3 AND s.token_value < $4
 ), changed AS (
     INSERT INTO reconcile_changes (run_id, account_id, token_type, token_value, token_id, previous_status,
                                    status, decided_by, event, event_created_at, event_expires_at, as_of)

@@ -1,6 +1,7 @@
--- Decides the aggregated status (SPEC §2) as of $5 of every token of one
--- account ($2) in the key range [$3, $4), in one ordered pass over the
--- range's events; reconcile_store.sql, appended, records and stores.
+-- Gathers, for every token of one account ($2) in the key range [$3, $4),
+-- what the status rule (SPEC §2) needs as of $5 — the deciding event and the
+-- next event not yet effective — in one ordered pass over the range's
+-- events; reconcile_store.sql, appended, decides, records and stores.
 -- $1 run id, $6 dry run.
 WITH cand AS (
     SELECT t.account_id, t.token_type, t.token_value, t.id AS token_id, t.customer_id
@@ -19,23 +20,10 @@ WITH cand AS (
     FROM token_events
     WHERE account_id = $2 AND token_value >= $3 AND token_value < $4 AND created_at > $5
     GROUP BY account_id, token_value, token_type
-), decided AS (
-    SELECT c.account_id, c.token_type, c.token_value, c.token_id,
-           CASE WHEN cu.customer_id IS NOT NULL THEN cu.status
-                WHEN l.status IS NOT NULL THEN l.status
-                ELSE 'UNKNOWN' END AS status,
-           CASE WHEN cu.customer_id IS NOT NULL THEN 'customer'
-                WHEN l.status IS NOT NULL THEN 'event'
-                ELSE 'none' END AS decided_by,
-           CASE WHEN cu.customer_id IS NULL THEN l.event END AS event,
-           CASE WHEN cu.customer_id IS NULL THEN l.created_at END AS event_created_at,
-           CASE WHEN cu.customer_id IS NULL THEN l.expires_at END AS event_expires_at,
-           CASE WHEN cu.customer_id IS NOT NULL THEN cu.deleted_at
-                ELSE LEAST(l.expires_at, u.next_at) END AS valid_until
+), facts AS (
+    SELECT c.account_id, c.token_type, c.token_value, c.token_id, c.customer_id,
+           l.event, l.status, l.created_at, l.expires_at, u.next_at
     FROM cand c
-    LEFT JOIN customers cu
-           ON cu.account_id = c.account_id AND cu.customer_id = c.customer_id
-          AND cu.status IS NOT NULL AND (cu.deleted_at IS NULL OR cu.deleted_at > $5)
     LEFT JOIN live l
            ON l.account_id = c.account_id AND l.token_value = c.token_value AND l.token_type = c.token_type
     LEFT JOIN upcoming u

@@ -1,32 +1,20 @@
--- Decides the aggregated status (SPEC §2) as of $5 of the tokens an
--- incremental run collected in reconcile_work for one account ($2) and key
--- range [$3, $4); reconcile_store.sql, appended, records and stores.
+-- Gathers, for the tokens an incremental run collected in reconcile_work
+-- for one account ($2) and key range [$3, $4), what the status rule
+-- (SPEC §2) needs as of $5; reconcile_store.sql, appended, decides, records
+-- and stores.
 -- $1 run id, $6 dry run.
 WITH cand AS (
     SELECT t.account_id, t.token_type, t.token_value, t.id AS token_id, t.customer_id
     FROM reconcile_work w
     JOIN tokens t USING (account_id, token_type, token_value)
     WHERE w.run_id = $1 AND w.account_id = $2 AND w.token_value >= $3 AND w.token_value < $4
-), decided AS (
-    -- Per token: the deciding event (newest effective and unexpired, ties by
-    -- event text) and the next event not yet effective, each one index
-    -- probe, so the plan does not depend on how many tokens there are.
-    SELECT c.account_id, c.token_type, c.token_value, c.token_id,
-           CASE WHEN cu.customer_id IS NOT NULL THEN cu.status
-                WHEN l.status IS NOT NULL THEN l.status
-                ELSE 'UNKNOWN' END AS status,
-           CASE WHEN cu.customer_id IS NOT NULL THEN 'customer'
-                WHEN l.status IS NOT NULL THEN 'event'
-                ELSE 'none' END AS decided_by,
-           CASE WHEN cu.customer_id IS NULL THEN l.event END AS event,
-           CASE WHEN cu.customer_id IS NULL THEN l.created_at END AS event_created_at,
-           CASE WHEN cu.customer_id IS NULL THEN l.expires_at END AS event_expires_at,
-           CASE WHEN cu.customer_id IS NOT NULL THEN cu.deleted_at
-                ELSE LEAST(l.expires_at, u.next_at) END AS valid_until
+), facts AS (
+    -- Per token, one index probe each for the deciding event (newest
+    -- effective and unexpired, ties by event text) and the next event not
+    -- yet effective, so the plan does not depend on how many tokens there are.
+    SELECT c.account_id, c.token_type, c.token_value, c.token_id, c.customer_id,
+           l.event, l.status, l.created_at, l.expires_at, u.next_at
     FROM cand c
-    LEFT JOIN customers cu
-           ON cu.account_id = c.account_id AND cu.customer_id = c.customer_id
-          AND cu.status IS NOT NULL AND (cu.deleted_at IS NULL OR cu.deleted_at > $5)
     LEFT JOIN LATERAL (
         SELECT e.event, e.status, e.created_at, e.expires_at
         FROM token_events e

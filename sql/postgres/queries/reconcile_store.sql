@@ -1,7 +1,27 @@
--- Appended to reconcile_decide_*.sql: compares the decided statuses of
--- account $2's range [$3, $4) with the stored ones, records the changes
--- under run $1 and, unless a dry run ($6), stores the new statuses; returns
--- what it examined, stored and changed.
+-- Appended to reconcile_decide_*.sql: decides the statuses of account $2's
+-- range [$3, $4) from their facts, compares them with the stored ones,
+-- records the changes under run $1 and, unless a dry run ($6), stores the
+-- new statuses; returns what it examined, stored and changed.
+), decided AS (
+    -- The rule: a linked customer's status if set and not deleted at $5;
+    -- else the deciding event's; else UNKNOWN. valid_until is when it would
+    -- change on its own.
+    SELECT f.account_id, f.token_type, f.token_value, f.token_id,
+           CASE WHEN cu.customer_id IS NOT NULL THEN cu.status
+                WHEN f.status IS NOT NULL THEN f.status
+                ELSE 'UNKNOWN' END AS status,
+           CASE WHEN cu.customer_id IS NOT NULL THEN 'customer'
+                WHEN f.status IS NOT NULL THEN 'event'
+                ELSE 'none' END AS decided_by,
+           CASE WHEN cu.customer_id IS NULL THEN f.event END AS event,
+           CASE WHEN cu.customer_id IS NULL THEN f.created_at END AS event_created_at,
+           CASE WHEN cu.customer_id IS NULL THEN f.expires_at END AS event_expires_at,
+           CASE WHEN cu.customer_id IS NOT NULL THEN cu.deleted_at
+                ELSE LEAST(f.expires_at, f.next_at) END AS valid_until
+    FROM facts f
+    LEFT JOIN customers cu
+           ON cu.account_id = f.account_id AND cu.customer_id = f.customer_id
+          AND cu.status IS NOT NULL AND (cu.deleted_at IS NULL OR cu.deleted_at > $5)
 ), diff AS (
     SELECT d.*, coalesce(s.status, 'UNKNOWN') AS previous_status, s.account_id IS NULL AS is_new,
            (s.account_id IS NULL OR

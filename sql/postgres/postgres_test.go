@@ -174,8 +174,8 @@ func TestRangesFor(t *testing.T) {
 	for _, tt := range []struct {
 		tokens int64
 		want   int
-	}{{0, 1}, {100_000, 1}, {100_001, 2}, {4_100_000, 64}, {1 << 40, 256}} {
-		if got := rangesFor(tt.tokens); got != tt.want {
+	}{{0, 1}, {100_000, 1}, {100_001, 2}, {4_100_000, 64}, {1 << 40, maxRanges}} {
+		if got := rangesFor(tt.tokens, rangeRows); got != tt.want {
 			t.Errorf("rangesFor(%d) = %d, want %d", tt.tokens, got, tt.want)
 		}
 	}

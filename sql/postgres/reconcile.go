@@ -114,7 +114,7 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 			if n == 0 {
 				return total, d.advance(ctx, runID, account, mark, o)
 			}
-			return d.reconcileRanges(ctx, runID, account, o, false, rangesFor(n), mark)
+			return d.reconcileRanges(ctx, runID, account, o, false, rangesFor(n, workRangeRows), mark)
 		}
 	}
 	// Count the account's tokens only as far as it matters for the split.
@@ -125,21 +125,29 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 	}); err != nil {
 		return total, fmt.Errorf("reconcile %s: %w", account, err)
 	}
-	return d.reconcileRanges(ctx, runID, account, o, full, rangesFor(n), mark)
+	return d.reconcileRanges(ctx, runID, account, o, full, rangesFor(n, rangeRows), mark)
 }
 
 // rangeRows is about how many tokens one reconcile transaction handles: a
 // large account is split into up to maxRanges ranges of token values (a
 // power of two), so that no transaction is giant and ranges run in
 // parallel, without paying a range's fixed cost more often than needed.
+//
+// An incremental run decides each token by index probes, which cost more
+// per token than a full run's ordered pass but involve far fewer tokens:
+// its ranges are smaller (workRangeRows) so that even a modest change set
+// is spread over the workers.
 const (
-	rangeRows = 100_000
-	maxRanges = 256
+	rangeRows     = 100_000
+	workRangeRows = 10_000
+	maxRanges     = 256
 )
 
-func rangesFor(tokens int64) int {
+// rangesFor returns how many ranges (a power of two) split tokens into
+// ranges of about perRange.
+func rangesFor(tokens, perRange int64) int {
 	n := 1
-	for n < maxRanges && int64(n)*rangeRows < tokens {
+	for n < maxRanges && int64(n)*perRange < tokens {
 		n *= 2
 	}
 	return n

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,35 @@ func TestPreHashedTokens(t *testing.T) {
 	}
 	if r.sum.RowsRejected != 1 {
 		t.Errorf("rows rejected %d, want 1 (md5)", r.sum.RowsRejected)
+	}
+}
+
+// TestAwkwardTextSurvives sends event texts and metadata with tabs, line
+// breaks, backslashes, quotes and non-ASCII letters through the whole path
+// (CSV quoting, COPY escaping, JSON) and reads them back unchanged.
+func TestAwkwardTextSurvives(t *testing.T) {
+	dsn := testdb.New(t)
+	dir := t.TempDir()
+	events := []string{"tab\there", "line\nbreak", `back\slash \N`, `"quoted"`, "blåbær ÆØÅ", "cr\r\nlf", "trailing\\"}
+	var b strings.Builder
+	b.WriteString("email,event,created_at,store_id\n")
+	for i, e := range events {
+		fmt.Fprintf(&b, "u%d@example.no,\"%s\",2024-01-01,\"%s\"\n", i, strings.ReplaceAll(e, `"`, `""`), strings.ReplaceAll(e, `"`, `""`))
+	}
+	r := runImport(t, dsn, "", "--account", "P00000001", writeFile(t, dir, "in.csv", []byte(b.String())))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	db := testdb.Open(t, dsn)
+	for i, e := range events {
+		want := strings.ReplaceAll(e, "\r\n", "\n") // encoding/csv folds CRLF inside quotes
+		var got, store string
+		if err := db.QueryRow(`SELECT event, metadata->>'store_id' FROM token_events WHERE token_value = $1`,
+			sha1hex(fmt.Sprintf("u%d@example.no", i))).Scan(&got, &store); err != nil {
+			t.Fatal(err)
+		}
+		if got != want || store != want {
+			t.Errorf("event %q stored as %q, store_id as %q", want, got, store)
+		}
 	}
 }

@@ -3,13 +3,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/tokenevents/tokenevents"
 )
@@ -144,44 +143,18 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
 }
 
 func (d *DB) stageOnce(ctx context.Context, b *tokenevents.Batch) error {
-	return d.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := copyEvents(ctx, tx.Tx, b); err != nil {
-			return fmt.Errorf("copy: %w", err)
-		}
-		parts := make([]int64, len(b.Marks))
-		upto := make([]int64, len(b.Marks))
-		counts := make([]int64, len(b.Marks))
-		for i, m := range b.Marks {
-			parts[i], upto[i], counts[i] = int64(m.Partition), m.UptoRow, m.Events
-		}
-		if _, err := tx.ExecContext(ctx, query("stage_mark"), b.SourceID, pq.Array(parts), pq.Array(upto), pq.Array(counts)); err != nil {
-			return fmt.Errorf("ledger: %w", err)
-		}
-		return nil
-	})
-}
-
-// copyEvents streams the batch into the staging table.
-func copyEvents(ctx context.Context, tx *sql.Tx, b *tokenevents.Batch) (err error) {
-	stmt, err := tx.PrepareContext(ctx, copyStage)
+	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, stmt.Close()) }()
-	for i := range b.Events {
-		e := &b.Events[i]
-		var expires any
-		if !e.ExpiresAt.IsZero() {
-			expires = e.ExpiresAt
-		}
-		if _, err := stmt.ExecContext(ctx, b.SourceID, e.Partition, e.Seq, formatUUID(&e.TokenID), e.AccountID, e.TokenType, e.TokenValue,
-			e.Event.Event, e.CreatedAt, e.Status, expires, string(e.Metadata)); err != nil {
-			return err
-		}
-	}
-	_, err = stmt.ExecContext(ctx)
-	return err
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	*buf = encodeCopyRows((*buf)[:0], b)
+	return errors.Join(conn.Raw(func(dc any) error { return stageRaw(ctx, dc, b, *buf) }), conn.Close())
 }
+
+// copyBufs recycles the buffers batches are encoded into.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
 // StagingDone marks the source's staging complete.
 func (d *DB) StagingDone(ctx context.Context, sourceID int64) error {
@@ -307,19 +280,4 @@ func ignoreDone(err error) error {
 		return nil
 	}
 	return err
-}
-
-// formatUUID writes a UUID in its canonical text form.
-func formatUUID(u *[16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], u[10:16])
-	return string(b[:])
 }

@@ -180,3 +180,18 @@ func TestRangesFor(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendCopyText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":         "plain",
+		"tab\there":     `tab\there`,
+		"a\nb\r\nc":     `a\nb\r\nc`,
+		`back\slash \N`: `back\\slash \\N`,
+		`{"k": "v\"w"}`: `{"k": "v\\"w"}`,
+		"blåbær":        "blåbær",
+	} {
+		if got := string(appendCopyText(nil, in)); got != want {
+			t.Errorf("appendCopyText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package postgres
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+// copyConn is what the staging write needs of lib/pq's connection: a
+// transaction, a COPY statement that takes raw rows, and plain statements.
+type copyConn interface {
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+}
+
+// copyData is lib/pq's COPY statement: CopyData sends rows already in COPY
+// text format, which spares a driver.Value conversion and re-encoding of
+// every field of every row.
+type copyData interface {
+	CopyData(ctx context.Context, rows string) (driver.Result, error)
+}
+
+// stageRaw writes one batch on a raw lib/pq connection: BEGIN, COPY of the
+// rows (rows: the batch as encodeCopyRows wrote it), the ledger marks, COMMIT.
+func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows []byte) (err error) {
+	c, ok := dc.(copyConn)
+	if !ok {
+		return fmt.Errorf("driver %T cannot COPY", dc)
+	}
+	tx, err := c.BeginTx(ctx, driver.TxOptions{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, tx.Rollback())
+		}
+	}()
+	st, err := c.PrepareContext(ctx, copyStage)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	cd, ok := st.(copyData)
+	if !ok {
+		return errors.Join(fmt.Errorf("driver statement %T cannot take COPY rows", st), st.Close())
+	}
+	if len(rows) > 0 {
+		if _, err = cd.CopyData(ctx, string(rows[:len(rows)-1])); err != nil { // CopyData adds the last newline
+			return errors.Join(fmt.Errorf("copy: %w", err), st.Close())
+		}
+	}
+	if _, err = st.Exec(nil); err != nil { //nolint:staticcheck // lib/pq ends COPY with Exec(nil)
+		return errors.Join(fmt.Errorf("copy: %w", err), st.Close())
+	}
+	if err = st.Close(); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	parts := make([]int64, len(b.Marks))
+	upto := make([]int64, len(b.Marks))
+	counts := make([]int64, len(b.Marks))
+	for i, m := range b.Marks {
+		parts[i], upto[i], counts[i] = int64(m.Partition), m.UptoRow, m.Events
+	}
+	args := []driver.NamedValue{{Ordinal: 1, Value: b.SourceID}}
+	for i, a := range []any{pq.Array(parts), pq.Array(upto), pq.Array(counts)} {
+		v, err := a.(driver.Valuer).Value()
+		if err != nil {
+			return err
+		}
+		args = append(args, driver.NamedValue{Ordinal: i + 2, Value: v})
+	}
+	if _, err = c.ExecContext(ctx, query("stage_mark"), args); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return tx.Commit()
+}
+
+// encodeCopyRows appends the batch in COPY text format, one line per event,
+// in copyStage's column order.
+func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
+	for i := range b.Events {
+		e := &b.Events[i]
+		buf = strconv.AppendInt(buf, b.SourceID, 10)
+		buf = append(buf, '\t')
+		buf = strconv.AppendInt(buf, int64(e.Partition), 10)
+		buf = append(buf, '\t')
+		buf = strconv.AppendInt(buf, e.Seq, 10)
+		buf = append(buf, '\t')
+		buf = appendUUID(buf, &e.TokenID)
+		buf = append(buf, '\t')
+		buf = appendCopyText(buf, e.AccountID)
+		buf = append(buf, '\t')
+		buf = appendCopyText(buf, e.TokenType)
+		buf = append(buf, '\t')
+		buf = appendCopyText(buf, e.TokenValue)
+		buf = append(buf, '\t')
+		buf = appendCopyText(buf, e.Event.Event)
+		buf = append(buf, '\t')
+		buf = e.CreatedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '\t')
+		buf = appendCopyText(buf, e.Status)
+		buf = append(buf, '\t')
+		if e.ExpiresAt.IsZero() {
+			buf = append(buf, `\N`...)
+		} else {
+			buf = e.ExpiresAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+		}
+		buf = append(buf, '\t')
+		buf = appendCopyText(buf, string(e.Metadata))
+		buf = append(buf, '\n')
+	}
+	return buf
+}
+
+// appendCopyText escapes a value for COPY's text format: backslash, tab,
+// newline and carriage return.
+func appendCopyText(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			buf = append(buf, '\\', '\\')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return buf
+}
+
+// appendUUID appends a UUID in its canonical text form.
+func appendUUID(buf []byte, u *[16]byte) []byte {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], u[10:16])
+	return append(buf, b[:]...)
+}

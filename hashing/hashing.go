@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -99,8 +100,9 @@ func HashEmail(s string) (string, error) {
 // Phones normalises phone numbers with libphonenumber rules for one default
 // region. It is safe for concurrent use.
 type Phones struct {
-	region string
-	fast   *fastPhone // nil: every number goes through the library
+	region   string
+	fastOnce sync.Once
+	fast     *fastPhone // built on first use; nil: every number goes to the library
 }
 
 // NewPhones returns a phone normaliser for the default region, an ISO 3166
@@ -110,7 +112,7 @@ func NewPhones(region string) (*Phones, error) {
 	if phonenumbers.GetCountryCodeForRegion(region) == 0 {
 		return nil, ErrRegionUnknown
 	}
-	return &Phones{region: region, fast: newFastPhone(region)}, nil
+	return &Phones{region: region}, nil
 }
 
 // Normalize returns the E.164 form of a valid phone number.
@@ -122,6 +124,9 @@ func (p *Phones) Normalize(s string) (string, error) {
 	if s == "" {
 		return "", ErrEmpty
 	}
+	// The fast path's automata take a moment to build: only runs that
+	// meet a phone number pay for them.
+	p.fastOnce.Do(func() { p.fast = newFastPhone(p.region) })
 	if e164, ok := p.fast.normalize(s); ok {
 		return e164, nil
 	}

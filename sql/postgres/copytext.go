@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/hex"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/tokenevents/tokenevents"
 )
+
+// copyChunk is about how many bytes of rows go to CopyData at a time.
+const copyChunk = 256 << 10
 
 // copyConn is what the staging write needs of lib/pq's connection: a
 // transaction, a COPY statement that takes raw rows, and plain statements.
@@ -53,10 +57,18 @@ func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows []byte) (e
 	if !ok {
 		return errors.Join(fmt.Errorf("driver statement %T cannot take COPY rows", st), st.Close())
 	}
-	if len(rows) > 0 {
-		if _, err = cd.CopyData(ctx, string(rows[:len(rows)-1])); err != nil { // CopyData adds the last newline
+	// Rows go in pieces of about copyChunk bytes, cut at line ends (CopyData
+	// adds the newline of each piece's last line), so that no copy of the
+	// whole batch is made.
+	for len(rows) > 0 { // rows ends with a newline: encodeCopyRows ends every line
+		end := len(rows)
+		if end > copyChunk {
+			end = copyChunk + bytes.IndexByte(rows[copyChunk:], '\n') + 1
+		}
+		if _, err = cd.CopyData(ctx, string(rows[:end-1])); err != nil {
 			return errors.Join(fmt.Errorf("copy: %w", err), st.Close())
 		}
+		rows = rows[end:]
 	}
 	if _, err = st.Exec(nil); err != nil { //nolint:staticcheck // lib/pq ends COPY with Exec(nil)
 		return errors.Join(fmt.Errorf("copy: %w", err), st.Close())

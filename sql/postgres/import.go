@@ -246,6 +246,14 @@ func finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tok
 	return err
 }
 
+// wroteFiles reports whether the run imported a file (rather than skipping
+// every one as unchanged).
+func (d *DB) wroteFiles(ctx context.Context, runID int64) bool {
+	var wrote bool
+	err := d.db.GetContext(ctx, &wrote, `SELECT EXISTS (SELECT 1 FROM import_files WHERE run_id = $1 AND outcome = 'done')`, runID)
+	return err == nil && wrote
+}
+
 // FinishImport records the run's end and releases the import lock.
 func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summary []byte, finished time.Time) error {
 	err := d.retry.Do(ctx, d.log, "finish import", func() error {
@@ -260,7 +268,7 @@ func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summ
 	if err != nil {
 		err = fmt.Errorf("record run end: %w", err)
 	}
-	if err == nil && outcome == "done" {
+	if err == nil && outcome == "done" && d.wroteFiles(ctx, runID) {
 		// Summarise the new BRIN ranges and refresh the planner's numbers,
 		// so that the next incremental reconcile finds what this run wrote
 		// by reading just that; both cost a fraction of a second.

@@ -49,16 +49,6 @@ type MergeCounts struct {
 	NewTokens  int64
 }
 
-// Add accumulates o into c.
-func (c *MergeCounts) Add(o MergeCounts) {
-	c.Staged += o.Staged
-	c.Duplicates += o.Duplicates
-	c.New += o.New
-	c.Updated += o.Updated
-	c.Unchanged += o.Unchanged
-	c.NewTokens += o.NewTokens
-}
-
 // SourceState is the ledger of one source: a file's content read with one
 // set of options.
 type SourceState struct {

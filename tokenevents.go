@@ -8,12 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 )
 
 // Token types the importer produces. Pre-hashed input may carry any type that
-// starts with TokenTypeSHA1Prefix.
+// starts with TokenTypeSHA1Prefix (hashing.NormalizeTokenType checks it).
 const (
 	TokenTypeEmail      = "sha1:email"
 	TokenTypePhone      = "sha1:phone_number"
@@ -34,20 +33,6 @@ func ValidAccountID(id string) bool { return accountRe.MatchString(id) }
 
 // ValidStatus reports whether s is an upper-case status identifier.
 func ValidStatus(s string) bool { return statusRe.MatchString(s) }
-
-// ValidSHA1TokenType reports whether t names a sha1:* token type.
-func ValidSHA1TokenType(t string) bool {
-	rest, ok := strings.CutPrefix(t, TokenTypeSHA1Prefix)
-	if !ok || rest == "" {
-		return false
-	}
-	for _, r := range rest {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // Event is one token event as stored. Its key is (AccountID, TokenType,
 // TokenValue, Event, CreatedAt); importing the same key again updates

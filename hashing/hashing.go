@@ -18,6 +18,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/tokenevents/tokenevents"
 )
 
 // Errors returned by the normalisers. They never contain the input.
@@ -161,7 +163,7 @@ func NormalizeTokenType(s string) (string, error) {
 	if t == "" {
 		return "", ErrEmpty
 	}
-	rest, ok := strings.CutPrefix(t, "sha1:")
+	rest, ok := strings.CutPrefix(t, tokenevents.TokenTypeSHA1Prefix)
 	if !ok || rest == "" {
 		return "", ErrTokenType
 	}

@@ -220,6 +220,9 @@ func (im *Importer) runFile(ctx context.Context, runID int64, i int, f PreparedF
 		return im.store.FinishFile(context.WithoutCancel(ctx), runID, sourceID, rec, discard)
 	}
 	if f.err == nil && f.path != "-" {
+		// A second read of the file, before the import: skipping an
+		// unchanged file and resuming an interrupted one both need the
+		// digest before the first row is read.
 		rec.ContentDigest, f.err = fileDigest(f.path)
 	}
 	if f.err != nil {

@@ -49,8 +49,7 @@ type Options struct {
 	BatchBytes int
 	ChunkRows  int // rows per unit of work handed to a worker
 
-	Logger   *slog.Logger
-	Progress func(rowsRead int64) // called now and then; may be nil
+	Logger *slog.Logger
 }
 
 // RejectLimit is --max-rejects: an absolute count or a percentage of rows.

@@ -38,7 +38,7 @@ type Source interface {
 // is named, the run fails with exit code 1.
 var errInput = errors.New("input")
 
-// InputError wraps err with the file's name and the ErrInput mark.
+// inputError wraps err with the file's name and the errInput mark.
 func inputError(file string, err error) error {
 	return fmt.Errorf("%s: %w", file, errors.Join(errInput, err))
 }

@@ -195,12 +195,12 @@ func (t *transformer) transform(res *chunkResult, rec *Record) {
 			n++
 		}
 	}
-	if tv := t.cell(rec, fTokenValue); tv != "" || t.cell(rec, fTokenType) != "" {
-		typ, err1 := hashing.NormalizeTokenType(t.cell(rec, fTokenType))
+	if tt, tv := t.cell(rec, fTokenType), t.cell(rec, fTokenValue); tt != "" || tv != "" {
+		typ, err1 := hashing.NormalizeTokenType(tt)
 		val, err2 := hashing.NormalizeTokenValue(tv)
 		switch {
 		case err1 != nil:
-			t.reject(res, rec, fTokenType, t.cols.idx[fTokenType], "token_type: "+err1.Error(), t.cell(rec, fTokenType))
+			t.reject(res, rec, fTokenType, t.cols.idx[fTokenType], "token_type: "+err1.Error(), tt)
 			badIDs++
 		case err2 != nil:
 			t.reject(res, rec, fTokenValue, t.cols.idx[fTokenValue], "token_value: "+err2.Error(), tv)

@@ -209,7 +209,7 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 		return sum, err
 	}
 	db, err := postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{
-		NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2, Retry: retryPolicy(c.retries)})
+		NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2, Retry: postgres.DefaultRetry.WithAttempts(c.retries)})
 	if err != nil {
 		return sum, err
 	}
@@ -262,10 +262,4 @@ func startProgress(stderr io.Writer, rows func() int64) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
-}
-
-func retryPolicy(attempts int) postgres.RetryPolicy {
-	p := postgres.DefaultRetry
-	p.Attempts = max(1, attempts)
-	return p
 }

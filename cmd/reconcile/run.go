@@ -87,9 +87,8 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (*postgres.DB, error) {
-	retry := postgres.DefaultRetry
-	retry.Attempts = max(1, c.retries)
-	return postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns, Retry: retry})
+	return postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log,
+		MaxConns: conns, Retry: postgres.DefaultRetry.WithAttempts(c.retries)})
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

@@ -127,9 +127,6 @@ func (d *DB) Close() error {
 	return errors.Join(d.unlockAll(context.Background()), d.db.Close())
 }
 
-// SQLX exposes the pool for the reconcile queries and tests.
-func (d *DB) SQLX() *sqlx.DB { return d.db }
-
 type migration struct {
 	version int
 	name    string

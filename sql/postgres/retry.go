@@ -24,6 +24,12 @@ type RetryPolicy struct {
 // DefaultRetry rides out a server restart of about half a minute.
 var DefaultRetry = RetryPolicy{Attempts: 8, Base: 200 * time.Millisecond, Max: 8 * time.Second}
 
+// WithAttempts returns p trying at most n times (at least once).
+func (p RetryPolicy) WithAttempts(n int) RetryPolicy {
+	p.Attempts = max(1, n)
+	return p
+}
+
 // Transient reports whether err is worth retrying: a lost connection, a
 // serialization failure, a deadlock or a server shutting down or starting.
 // PostgreSQL errors are classified by SQLSTATE only.

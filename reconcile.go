@@ -2,6 +2,7 @@ package tokenevents
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -79,4 +80,33 @@ type ReconcileStore interface {
 	FinishReconcile(ctx context.Context, runID int64, outcome string, c ReconcileCounts, o ReconcileOptions) error
 	// LookupToken returns a token, or nil when it has never been stored.
 	LookupToken(ctx context.Context, account, tokenType, tokenValue string) (*TokenRecord, error)
+}
+
+// KeyRange returns range i of n equal ranges of lower-case hex token values
+// (n a power of two up to 256): [lo, hi), "" before every value and "~"
+// after. Stores split an account's tokens into such ranges so that no
+// transaction is giant.
+func KeyRange(i, n int) (lo, hi string) {
+	bound := func(k int) string {
+		switch {
+		case k <= 0:
+			return ""
+		case k >= n:
+			return "~" // after every hex digit
+		case n <= 16:
+			return fmt.Sprintf("%x", k*16/n)
+		}
+		return fmt.Sprintf("%02x", k*256/n)
+	}
+	return bound(i), bound(i + 1)
+}
+
+// RangesFor returns how many key ranges (a power of two, at most
+// maxRanges) split tokens into ranges of about perRange.
+func RangesFor(tokens, perRange int64, maxRanges int) int {
+	n := 1
+	for n < maxRanges && int64(n)*perRange < tokens {
+		n *= 2
+	}
+	return n
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/sql/postgres"
+	"github.com/tokenevents/tokenevents/sql/store"
 )
 
 // Exit codes, SPEC §3.
@@ -83,7 +84,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&o.Writers, "writers", 2, "concurrent database writers")
 	fs.IntVar(&o.BatchRows, "batch-rows", 10000, "events per database transaction, at most")
 	fs.IntVar(&o.BatchBytes, "batch-bytes", 4<<20, "bytes per database transaction, about")
-	fs.StringVar(&c.db, "db", "", "database `URL` (default $DATABASE_URL, else the PG* variables)")
+	fs.StringVar(&c.db, "db", "", "database: postgres://… `URL`, or sqlite:PATH / PATH.db for an embedded file (default $DATABASE_URL, else PostgreSQL if $PGHOST is set, else ./tokenevents.db)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
 	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
 	fs.BoolVar(&c.json, "json", false, "print the summary as one JSON object on stdout")
@@ -208,8 +209,11 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return sum, err
 	}
-	db, err := postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{
-		NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2, Retry: postgres.DefaultRetry.WithAttempts(c.retries)})
+	target, err := store.Resolve(c.db, os.Getenv)
+	if err != nil {
+		return sum, err
+	}
+	db, err := store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2, Retries: c.retries})
 	if err != nil {
 		return sum, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/reconcile"
 	"github.com/tokenevents/tokenevents/sql/postgres"
+	"github.com/tokenevents/tokenevents/sql/store"
 )
 
 const (
@@ -51,7 +53,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.db, "db", "", "database `URL` (default $DATABASE_URL, else the PG* variables)")
+	fs.StringVar(&c.db, "db", "", "database: postgres://… `URL`, or sqlite:PATH / PATH.db for an embedded file (default $DATABASE_URL, else PostgreSQL if $PGHOST is set, else ./tokenevents.db)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
 	fs.StringVar(&c.asOf, "as-of", "", "compute statuses as of `TIME` (default now)")
 	fs.StringVar(&c.timezone, "timezone", "UTC", "time `ZONE` for an --as-of without an offset")
@@ -86,9 +88,12 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, tokenevents.UsageErrorf("--log-format %q: text or json", c.logFormat)
 }
 
-func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (*postgres.DB, error) {
-	return postgres.Open(ctx, postgres.ResolveDSN(c.db), postgres.Options{NoMigrate: c.noMigrate, Logger: log,
-		MaxConns: conns, Retry: postgres.DefaultRetry.WithAttempts(c.retries)})
+func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (store.Store, error) {
+	target, err := store.Resolve(c.db, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns, Retries: c.retries})
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

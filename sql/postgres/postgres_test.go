@@ -15,6 +15,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/internal/testdb"
 )
 
@@ -145,7 +146,7 @@ func TestKeyRanges(t *testing.T) {
 	for _, n := range []int{1, 2, 4, 8, 16, 32, 64, 128, 256} {
 		prevHi := ""
 		for i := 0; i < n; i++ {
-			lo, hi := keyRange(i, n)
+			lo, hi := tokenevents.KeyRange(i, n)
 			if lo != prevHi || !(lo < hi) {
 				t.Fatalf("n=%d range %d: [%q, %q) after %q", n, i, lo, hi, prevHi)
 			}
@@ -158,7 +159,7 @@ func TestKeyRanges(t *testing.T) {
 		for _, v := range []string{"0000", "0fff", "1000", "7f", "80", "ff", "ffffffff"} {
 			hits := 0
 			for i := 0; i < n; i++ {
-				lo, hi := keyRange(i, n)
+				lo, hi := tokenevents.KeyRange(i, n)
 				if v >= lo && v < hi {
 					hits++
 				}

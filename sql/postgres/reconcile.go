@@ -145,13 +145,7 @@ const (
 
 // rangesFor returns how many ranges (a power of two) split tokens into
 // ranges of about perRange.
-func rangesFor(tokens, perRange int64) int {
-	n := 1
-	for n < maxRanges && int64(n)*perRange < tokens {
-		n *= 2
-	}
-	return n
-}
+func rangesFor(tokens, perRange int64) int { return tokenevents.RangesFor(tokens, perRange, maxRanges) }
 
 func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions,
 	full bool, ranges int, mark int64) (tokenevents.ReconcileCounts, error) {
@@ -160,7 +154,7 @@ func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, o.Workers))
 	for i := range ranges {
-		lo, hi := keyRange(i, ranges)
+		lo, hi := tokenevents.KeyRange(i, ranges)
 		g.Go(func() error {
 			var err error
 			results[i], err = d.reconcileRange(gctx, runID, account, lo, hi, o, full)
@@ -174,22 +168,6 @@ func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o
 		total.Add(r)
 	}
 	return total, d.advance(ctx, runID, account, mark, o)
-}
-
-// keyRange returns range i of n over lower-case hex token values.
-func keyRange(i, n int) (lo, hi string) {
-	bound := func(k int) string {
-		switch {
-		case k <= 0:
-			return ""
-		case k >= n:
-			return "~" // after every hex digit
-		case n <= 16:
-			return fmt.Sprintf("%x", k*16/n)
-		}
-		return fmt.Sprintf("%02x", k*256/n)
-	}
-	return bound(i), bound(i + 1)
 }
 
 func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi string, o tokenevents.ReconcileOptions, full bool) (tokenevents.ReconcileCounts, error) {

@@ -1,0 +1,247 @@
+// Package sqlite is the embedded store: one SQLite file, through the pure-Go
+// driver modernc.org/sqlite, with the same behaviour as the PostgreSQL store
+// (SPEC §5). Its schema migrations and non-trivial queries are embedded .sql
+// files.
+//
+// SQLite lets one transaction write at a time. The store therefore funnels
+// its own writes through one mutex (other processes wait on the database's
+// busy timeout), writes in large transactions, and keeps the parallel work
+// of an import — reading, normalising, hashing — in the pipeline.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+//go:embed queries/*.sql
+var queryFS embed.FS
+
+// query returns an embedded query by file name (without .sql). A missing
+// file is a programming error caught by the tests.
+func query(name string) string {
+	b, err := queryFS.ReadFile("queries/" + name + ".sql")
+	if err != nil {
+		panic("sqlite: missing query " + name)
+	}
+	return string(b)
+}
+
+// DB is an SQLite store.
+type DB struct {
+	db   *sqlx.DB
+	path string
+	log  *slog.Logger
+	// writeMu serialises this process's write transactions, which SQLite
+	// would otherwise make wait on each other by polling.
+	writeMu sync.Mutex
+	// locks held during an import or reconcile run.
+	importLock, reconcileLock *fileLock
+}
+
+// Options configure Open.
+type Options struct {
+	// NoMigrate makes Open fail instead of applying pending migrations.
+	NoMigrate bool
+	Logger    *slog.Logger
+}
+
+// timeLayout is how timestamps are stored: UTC, microseconds, fixed width,
+// so that text order is time order (PostgreSQL keeps microseconds too).
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// ts formats a timestamp for storage; the zero time is NULL.
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// parseTS reads a stored timestamp; NULL is the zero time. It accepts any
+// RFC 3339 form, for rows written by other tools.
+func parseTS(s sql.NullString) (time.Time, error) {
+	if !s.Valid || s.String == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.String)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored timestamp: %w", err)
+	}
+	return t.UTC(), nil
+}
+
+// dsn is the driver's connection string for the file at path: WAL so that
+// readers never wait for the writer, synchronous=NORMAL (a commit is durable
+// at the next checkpoint; a crash loses at most the last transactions, which
+// the import ledger redoes), write transactions that take the write lock at
+// BEGIN, and a page cache large enough for a merge's working set.
+func dsn(path string) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", "60000")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_foreign_keys", "1")
+	q.Set("_txlock", "immediate")
+	q.Add("_pragma", "cache_size(-65536)")
+	q.Add("_pragma", "temp_store(memory)")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens (creating if need be) the database file at path and brings its
+// schema up to date.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if path == "" {
+		return nil, tokenevents.UsageErrorf("sqlite: empty database path")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	sqldb, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	sqldb.SetMaxOpenConns(4)
+	sqldb.SetMaxIdleConns(4)
+	d := &DB{db: sqlx.NewDb(sqldb, "sqlite"), path: path, log: opts.Logger}
+	if err := d.db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), d.db.Close())
+	}
+	if err := d.migrate(ctx, opts.NoMigrate); err != nil {
+		return nil, errors.Join(err, d.db.Close())
+	}
+	return d, nil
+}
+
+// Close releases the run locks if held and closes the database.
+func (d *DB) Close() error {
+	return errors.Join(d.releaseImportLock(), d.releaseReconcileLock(), d.db.Close())
+}
+
+// Path is the database file.
+func (d *DB) Path() string { return d.path }
+
+// write runs fn in a write transaction, committed when fn succeeds.
+func (d *DB) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	tx, err := d.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	return tx.Commit()
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// Busy reports whether err is SQLite's "database is locked" or "table is
+// locked", which another process's long write can cause past the busy
+// timeout; classified by result code, not message.
+func Busy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+type migration struct {
+	version int
+	name    string
+	body    string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(prefix)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
+		}
+		body, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{v, e.Name(), string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies pending migrations in one write transaction, which also
+// keeps two processes started at once from applying them twice.
+func (d *DB) migrate(ctx context.Context, noMigrate bool) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	err = d.write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+			return err
+		}
+		var current int
+		if err := tx.GetContext(ctx, &current, `SELECT coalesce(max(version), 0) FROM schema_migrations`); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.version <= current {
+				continue
+			}
+			if noMigrate {
+				return fmt.Errorf("%w: database schema is at version %d, this binary needs %d (run once without --no-migrate)",
+					tokenevents.ErrUsage, current, ms[len(ms)-1].version)
+			}
+			if _, err := tx.ExecContext(ctx, m.body); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, ts(time.Now())); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			d.log.Info("applied migration", "migration", m.name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tokenevents/tokenevents"
+)
+
+var _ tokenevents.ImportStore = (*DB)(nil)
+
+// StartImport takes the import lock (waiting for a running import to end),
+// drops what abandoned sources left staged, and records a new run.
+func (d *DB) StartImport(ctx context.Context, options []byte) (int64, error) {
+	if d.importLock == nil {
+		l, err := acquireLock(ctx, d.path+"-import.lock", d.log, "another import into this database is running; waiting for it to finish")
+		if err != nil {
+			return 0, fmt.Errorf("import lock: %w", err)
+		}
+		d.importLock = l
+	}
+	var id int64
+	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM import_stage WHERE source_id NOT IN (SELECT id FROM import_sources)`); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &id, `INSERT INTO import_runs (started_at, options) VALUES (?, ?) RETURNING id`,
+			ts(time.Now()), string(options))
+	})
+	if err != nil {
+		return 0, errors.Join(fmt.Errorf("start import run: %w", err), d.releaseImportLock())
+	}
+	return id, nil
+}
+
+// SourceDone reports whether some run imported this content with these
+// options to the end.
+func (d *DB) SourceDone(ctx context.Context, contentDigest, optionsDigest string) (bool, error) {
+	var done bool
+	err := d.db.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM import_files
+		WHERE content_digest = ? AND options_digest = ? AND outcome = 'done')`, contentDigest, optionsDigest)
+	if err != nil {
+		return false, fmt.Errorf("look up earlier imports: %w", err)
+	}
+	return done, nil
+}
+
+// OpenSource returns the source's ledger, creating it if new. A partition
+// whose stage holds fewer rows than its ledger counted (the file was
+// restored from an old copy, say) makes the source start over.
+func (d *DB) OpenSource(ctx context.Context, runID int64, sourceKey string, partitions int) (tokenevents.SourceState, error) {
+	st := tokenevents.SourceState{StagedUpto: make([]int64, partitions), Merged: make([]bool, partitions)}
+	for i := range st.StagedUpto {
+		st.StagedUpto[i] = -1
+	}
+	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		err := tx.QueryRowxContext(ctx, `INSERT INTO import_sources (source_key, run_id) VALUES (?, ?)
+			ON CONFLICT (source_key) DO UPDATE SET run_id = excluded.run_id RETURNING id, merging`,
+			sourceKey, runID).Scan(&st.ID, &st.Merging)
+		if err != nil {
+			return err
+		}
+		var rows []struct {
+			Partition    int   `db:"partition"`
+			StagedUpto   int64 `db:"staged_upto"`
+			StagedEvents int64 `db:"staged_events"`
+			Merged       bool  `db:"merged"`
+			Present      int64 `db:"present"`
+		}
+		if err := tx.SelectContext(ctx, &rows, query("source_state"), st.ID); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if !r.Merged && r.Present != r.StagedEvents {
+				d.log.Warn("staged events of an interrupted import are missing; staging the file again", "source_id", st.ID)
+				st.Merging = false
+				for i := range st.StagedUpto {
+					st.StagedUpto[i], st.Merged[i] = -1, false
+				}
+				return execAll(ctx, tx, []any{st.ID}, `DELETE FROM import_ledger WHERE source_id = ?1`,
+					`DELETE FROM import_stage WHERE source_id = ?1`, `UPDATE import_sources SET merging = 0 WHERE id = ?1`)
+			}
+		}
+		for _, r := range rows {
+			if r.Partition >= 0 && r.Partition < partitions {
+				st.StagedUpto[r.Partition] = r.StagedUpto
+				st.Merged[r.Partition] = r.Merged
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("open import source: %w", err)
+	}
+	return st, nil
+}
+
+// stageColumns is the number of values bound per staged event.
+const stageColumns = 13
+
+// stageChunk is how many events one prepared INSERT carries: 832 bound
+// values, well under SQLite's limit, and few statement executions per batch.
+const stageChunk = 64
+
+func stageInsert(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO import_stage (source_id, partition, seq, ord, token_id, account_id, token_type,
+		token_value, event, created_at, status, expires_at, metadata) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+// StageBatch inserts the batch's events, grouped by partition so that each
+// partition's run of the stage grows at its end, and records its marks, in
+// one transaction.
+func (d *DB) StageBatch(ctx context.Context, b *tokenevents.Batch) error {
+	err := d.write(ctx, func(tx *sqlx.Tx) error { return stageTx(ctx, tx, b) })
+	if err != nil {
+		return fmt.Errorf("stage %d events starting at %s line %d: %w", len(b.Events), b.File, b.FirstLine, err)
+	}
+	return nil
+}
+
+func stageTx(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
+	// ord tells apart the events of one input row, which are adjacent.
+	ord := make([]int, len(b.Events))
+	for i := 1; i < len(b.Events); i++ {
+		if b.Events[i].Row == b.Events[i-1].Row {
+			ord[i] = ord[i-1] + 1
+		}
+	}
+	idx := make([]int, len(b.Events))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return b.Events[idx[i]].Partition < b.Events[idx[j]].Partition })
+
+	full, err := tx.PrepareContext(ctx, stageInsert(stageChunk))
+	if err != nil {
+		return err
+	}
+	defer full.Close()
+	args := make([]any, 0, stageChunk*stageColumns)
+	var uuid [36]byte
+	for start := 0; start < len(idx); start += stageChunk {
+		end := min(start+stageChunk, len(idx))
+		args = args[:0]
+		for _, i := range idx[start:end] {
+			e := &b.Events[i]
+			args = append(args, b.SourceID, e.Partition, e.Seq, ord[i], formatUUID(&uuid, e.TokenID), e.AccountID,
+				e.TokenType, e.TokenValue, e.Event.Event, ts(e.CreatedAt), e.Status, ts(e.ExpiresAt), string(e.Metadata))
+		}
+		if end-start == stageChunk {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, stageInsert(end-start), args...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, m := range b.Marks {
+		if _, err := tx.ExecContext(ctx, query("stage_mark"), b.SourceID, m.Partition, m.UptoRow, m.Events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// formatUUID writes id in the canonical 8-4-4-4-12 form.
+func formatUUID(buf *[36]byte, id [16]byte) string {
+	hex.Encode(buf[0:8], id[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], id[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], id[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], id[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:36], id[10:16])
+	return string(buf[:])
+}
+
+// StagingDone marks the source's staging complete.
+func (d *DB) StagingDone(ctx context.Context, sourceID int64) error {
+	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE import_sources SET merging = 1 WHERE id = ?`, sourceID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record staging done: %w", err)
+	}
+	return nil
+}
+
+// MergePartition upserts one staged partition in one transaction, then
+// deletes it from the stage and marks it merged.
+func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partition int) (tokenevents.MergeCounts, error) {
+	var c tokenevents.MergeCounts
+	var distinct int64
+	now := ts(time.Now())
+	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		c = tokenevents.MergeCounts{}
+		if err := tx.GetContext(ctx, &c.Staged, `SELECT coalesce((SELECT staged_events FROM import_ledger
+			WHERE source_id = ? AND partition = ?), 0)`, sourceID, partition); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &distinct, query("merge_distinct"), sourceID, partition); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, query("merge_tokens"), sourceID, partition, now)
+		if err != nil {
+			return err
+		}
+		if c.NewTokens, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, query("merge_events"), sourceID, partition, runID, now)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var inserted bool
+			if err := rows.Scan(&inserted); err != nil {
+				return errors.Join(err, rows.Close())
+			}
+			if inserted {
+				c.New++
+			} else {
+				c.Updated++
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		return execAll(ctx, tx, []any{sourceID, partition}, `DELETE FROM import_stage WHERE source_id = ?1 AND partition = ?2`,
+			`UPDATE import_ledger SET merged = 1, staged_events = 0 WHERE source_id = ?1 AND partition = ?2`)
+	})
+	if err != nil {
+		return tokenevents.MergeCounts{}, fmt.Errorf("merge partition %d: %w", partition, err)
+	}
+	c.Duplicates = c.Staged - distinct
+	c.Unchanged = distinct - c.New - c.Updated
+	return c, nil
+}
+
+// FinishFile records a file's outcome. The source of a done file, or of a
+// file that can never resume (discard), is dropped with its ledger.
+func (d *DB) FinishFile(ctx context.Context, runID, sourceID int64, f tokenevents.ImportFile, discard bool) error {
+	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO import_files (run_id, file_index, name, content_digest, options_digest,
+			outcome, rows_read, rows_rejected, events, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (run_id, file_index) DO NOTHING`,
+			runID, f.Index, f.Name, f.ContentDigest, f.OptionsDigest, f.Outcome, f.RowsRead, f.RowsRejected, f.Events,
+			ts(time.Now())); err != nil {
+			return err
+		}
+		if sourceID == 0 || f.Outcome != "done" && !discard {
+			return nil
+		}
+		return execAll(ctx, tx, []any{sourceID}, `DELETE FROM import_stage WHERE source_id = ?1`,
+			`DELETE FROM import_sources WHERE id = ?1`)
+	})
+	if err != nil {
+		return fmt.Errorf("record file %s: %w", f.Name, err)
+	}
+	return nil
+}
+
+// FinishImport records the run's end and releases the import lock.
+func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summary []byte, finished time.Time) error {
+	var wrote bool
+	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE import_runs SET finished_at = ?2, outcome = ?3, summary = ?4,
+			files = coalesce((SELECT json_group_array(json_object('index', file_index, 'name', name,
+				'content_digest', content_digest, 'options_digest', options_digest, 'outcome', outcome,
+				'rows_read', rows_read, 'rows_rejected', rows_rejected, 'events', events))
+				FROM (SELECT * FROM import_files WHERE run_id = ?1 ORDER BY file_index)), '[]')
+			WHERE id = ?1`, runID, ts(finished), outcome, string(summary)); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &wrote, `SELECT EXISTS (SELECT 1 FROM import_files WHERE run_id = ? AND outcome = 'done')`, runID)
+	})
+	if err != nil {
+		err = fmt.Errorf("record run end: %w", err)
+	}
+	if err == nil && outcome == "done" && wrote {
+		// Refresh the planner's statistics where they are stale (cheap).
+		if _, oerr := d.db.ExecContext(ctx, `PRAGMA optimize`); oerr != nil {
+			d.log.Warn("statistics not refreshed after the import", "err", oerr)
+		}
+	}
+	return errors.Join(err, d.releaseImportLock())
+}
+
+func (d *DB) releaseImportLock() error {
+	err := d.importLock.release()
+	d.importLock = nil
+	return err
+}
+
+// execAll runs statements that take the same arguments, in order.
+func execAll(ctx context.Context, tx *sqlx.Tx, args []any, stmts ...string) error {
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/sha1"
 	"database/sql"
 	"encoding/hex"
@@ -16,7 +17,8 @@ import (
 	"github.com/tokenevents/tokenevents/internal/testdb"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/reconcile"
-	"github.com/tokenevents/tokenevents/sql/postgres"
+	"github.com/tokenevents/tokenevents/sql/sqlite"
+	"github.com/tokenevents/tokenevents/sql/store"
 )
 
 func sha1hex(s string) string {
@@ -27,20 +29,61 @@ func sha1hex(s string) string {
 // env is one test database with a store open on it.
 type env struct {
 	t     *testing.T
-	dsn   string
-	store *postgres.DB
+	dsn   string // as --db names it
+	store store.Store
 	db    *sql.DB
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv opens a store on the database target names (from testdb).
+func newEnv(t *testing.T, target string) *env {
 	t.Helper()
-	dsn := testdb.New(t)
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	return &env{t: t, dsn: target, store: openStore(t, target), db: testdb.Open(t, target)}
+}
+
+func openStore(t *testing.T, target string) store.Store {
+	t.Helper()
+	tg, err := store.Resolve(target, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = store.Close() })
-	return &env{t: t, dsn: dsn, store: store, db: testdb.Open(t, dsn)}
+	s, err := store.Open(context.Background(), tg, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// db2 is a second fresh database of the same backend as db.
+func db2(t *testing.T, db string) string {
+	if testdb.IsSQLite(db) {
+		return testdb.NewSQLite(t)
+	}
+	return testdb.New(t)
+}
+
+// stableTokenIDs replaces the random token ids with ones derived from the
+// token (md5 of account, type and value, as a UUID), for golden files.
+func (e *env) stableTokenIDs() {
+	e.t.Helper()
+	rows, err := e.db.Query(`SELECT account_id, token_type, token_value FROM tokens`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var keys [][3]string
+	for rows.Next() {
+		var k [3]string
+		if err := rows.Scan(&k[0], &k[1], &k[2]); err != nil {
+			e.t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	_ = rows.Close()
+	for _, k := range keys {
+		h := hex.EncodeToString(func() []byte { s := md5.Sum([]byte(k[0] + k[1] + k[2])); return s[:] }())
+		id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+		e.exec(`UPDATE tokens SET id = $1 WHERE account_id = $2 AND token_type = $3 AND token_value = $4`, id, k[0], k[1], k[2])
+	}
 }
 
 // row is one pre-hashed event for importCSV.
@@ -133,12 +176,31 @@ func (e *env) statuses() map[string]statusRow {
 	out := map[string]statusRow{}
 	for rows.Next() {
 		var s statusRow
-		var c, x, v sql.NullTime
+		var c, x, v any
 		if err := rows.Scan(&s.Account, &s.Type, &s.Value, &s.Status, &s.DecidedBy, &s.Event, &c, &x, &v); err != nil {
 			e.t.Fatal(err)
 		}
-		s.EventCreated, s.EventExpires, s.ValidUntil = c.Time.UTC(), x.Time.UTC(), v.Time.UTC()
+		s.EventCreated, s.EventExpires, s.ValidUntil = e.time(c), e.time(x), e.time(v)
 		out[s.Account+"/"+s.Value] = s
 	}
 	return out
+}
+
+// time reads a scanned timestamp of either backend; NULL is the zero time.
+func (e *env) time(v any) time.Time {
+	e.t.Helper()
+	switch x := v.(type) {
+	case nil:
+		return time.Time{}
+	case time.Time:
+		return x.UTC()
+	case string:
+		t, err := sqlite.ParseTime(x)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return t
+	}
+	e.t.Fatalf("timestamp of type %T", v)
+	return time.Time{}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/internal/testdb"
 	"github.com/tokenevents/tokenevents/reconcile"
 )
 
@@ -34,8 +35,8 @@ type readBack struct {
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // goldenEnv imports a small history with stable token ids.
-func goldenEnv(t *testing.T) *env {
-	e := newEnv(t)
+func goldenEnv(t *testing.T, db string) *env {
+	e := newEnv(t, db)
 	e.importRows([]row{
 		{"P00000001", "kari", "declined at till", "OPT_OUT", day(1), day(20)},
 		{"P00000001", "ola", "declined at till", "OPT_OUT", day(2), time.Time{}},
@@ -43,7 +44,7 @@ func goldenEnv(t *testing.T) *env {
 		{"P00000001", "per", "later", "OPT_OUT", day(25), time.Time{}},
 		{"T00000002", "kari", "declined at till", "OPT_OUT", day(1), time.Time{}},
 	})
-	e.exec(`UPDATE tokens SET id = md5(account_id || token_type || token_value)::uuid`)
+	e.stableTokenIDs()
 	e.exec(`INSERT INTO customers (account_id, customer_id, status) VALUES ('T00000002', 'c1', 'OPT_IN')`)
 	e.exec(`UPDATE tokens SET customer_id = 'c1' WHERE account_id = 'T00000002'`)
 	return e
@@ -80,88 +81,94 @@ func runReport(t *testing.T, e *env, asOf time.Time, path string) reconcile.Summ
 // TestReportFormats writes the same changes as CSV, JSON Lines and Parquet
 // and checks them against golden files; the Parquet file is read back.
 func TestReportFormats(t *testing.T) {
-	for _, ext := range []string{"csv", "jsonl", "parquet"} {
-		t.Run(ext, func(t *testing.T) {
-			e := goldenEnv(t)
-			path := filepath.Join(t.TempDir(), "report."+ext)
-			sum := runReport(t, e, day(10), path)
-			if sum.Changed != 3 || sum.Transitions["UNKNOWN→OPT_OUT"] != 1 || sum.Transitions["UNKNOWN→OPT_IN"] != 2 {
-				t.Errorf("summary %+v", sum)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ext != "parquet" {
-				golden(t, "report-day10."+ext, b)
-				return
-			}
-			rows, err := parquet.Read[readBack](bytes.NewReader(b), int64(len(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var cols []string
-			f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, field := range f.Schema().Fields() {
-				cols = append(cols, field.Name())
-			}
-			out, _ := json.MarshalIndent(map[string]any{"columns": cols, "rows": rows}, "", "  ")
-			golden(t, "report-day10.parquet.json", append(out, '\n'))
-		})
-	}
+	testdb.Each(t, func(t *testing.T, db string) {
+		for _, ext := range []string{"csv", "jsonl", "parquet"} {
+			t.Run(ext, func(t *testing.T) {
+				e := goldenEnv(t, db2(t, db))
+				path := filepath.Join(t.TempDir(), "report."+ext)
+				sum := runReport(t, e, day(10), path)
+				if sum.Changed != 3 || sum.Transitions["UNKNOWN→OPT_OUT"] != 1 || sum.Transitions["UNKNOWN→OPT_IN"] != 2 {
+					t.Errorf("summary %+v", sum)
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ext != "parquet" {
+					golden(t, "report-day10."+ext, b)
+					return
+				}
+				rows, err := parquet.Read[readBack](bytes.NewReader(b), int64(len(b)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var cols []string
+				f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, field := range f.Schema().Fields() {
+					cols = append(cols, field.Name())
+				}
+				out, _ := json.MarshalIndent(map[string]any{"columns": cols, "rows": rows}, "", "  ")
+				golden(t, "report-day10.parquet.json", append(out, '\n'))
+			})
+		}
+	})
 }
 
 // TestSecondRunReportsNothing and expiry: the same --as-of again reports
 // nothing; a later one reports what expired and what took effect.
 func TestSecondRunReportsNothing(t *testing.T) {
-	e := goldenEnv(t)
-	runReport(t, e, day(10), filepath.Join(t.TempDir(), "a.csv"))
-	path := filepath.Join(t.TempDir(), "b.csv")
-	if sum := runReport(t, e, day(10), path); sum.Changed != 0 {
-		t.Errorf("second run changed %d", sum.Changed)
-	}
-	b, _ := os.ReadFile(path)
-	golden(t, "report-empty.csv", b)
-	path = filepath.Join(t.TempDir(), "c.csv")
-	runReport(t, e, day(26), path)
-	b, _ = os.ReadFile(path)
-	golden(t, "report-day26.csv", b)
+	testdb.Each(t, func(t *testing.T, db string) {
+		e := goldenEnv(t, db)
+		runReport(t, e, day(10), filepath.Join(t.TempDir(), "a.csv"))
+		path := filepath.Join(t.TempDir(), "b.csv")
+		if sum := runReport(t, e, day(10), path); sum.Changed != 0 {
+			t.Errorf("second run changed %d", sum.Changed)
+		}
+		b, _ := os.ReadFile(path)
+		golden(t, "report-empty.csv", b)
+		path = filepath.Join(t.TempDir(), "c.csv")
+		runReport(t, e, day(26), path)
+		b, _ = os.ReadFile(path)
+		golden(t, "report-day26.csv", b)
+	})
 }
 
 // TestLookupJSON checks the lookup answer against the seed API's field names.
 func TestLookupJSON(t *testing.T) {
-	e := goldenEnv(t)
-	resp, err := reconcile.Lookup(context.Background(), e.store, "T00000002", "sha1:email", sha1hex("kari"), day(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Token.CreatedAt = time.Time{} // set by the database clock
-	b, _ := json.MarshalIndent(resp, "", "  ")
-	golden(t, "lookup-linked.json", append(b, '\n'))
-
-	resp, err = reconcile.Lookup(context.Background(), e.store, "P00000001", "sha1:email", sha1hex("ola"), day(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Token.CreatedAt = time.Time{}
-	b, _ = json.MarshalIndent(resp, "", "  ")
-	golden(t, "lookup-events.json", append(b, '\n'))
-
-	missing, err := reconcile.Lookup(context.Background(), e.store, "P00000001", "sha1:email", sha1hex("nobody"), day(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if missing.Status != "UNKNOWN" || missing.Token != nil || len(missing.Events) != 0 || len(missing.ID) != 36 {
-		t.Errorf("unknown token: %+v", missing)
-	}
-	var generic map[string]any
-	_ = json.Unmarshal(b, &generic)
-	for _, k := range []string{"id", "token", "status", "events"} {
-		if _, ok := generic[k]; !ok {
-			t.Errorf("lookup JSON lacks %q", k)
+	testdb.Each(t, func(t *testing.T, db string) {
+		e := goldenEnv(t, db)
+		resp, err := reconcile.Lookup(context.Background(), e.store, "T00000002", "sha1:email", sha1hex("kari"), day(10))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		resp.Token.CreatedAt = time.Time{} // set by the database clock
+		b, _ := json.MarshalIndent(resp, "", "  ")
+		golden(t, "lookup-linked.json", append(b, '\n'))
+
+		resp, err = reconcile.Lookup(context.Background(), e.store, "P00000001", "sha1:email", sha1hex("ola"), day(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Token.CreatedAt = time.Time{}
+		b, _ = json.MarshalIndent(resp, "", "  ")
+		golden(t, "lookup-events.json", append(b, '\n'))
+
+		missing, err := reconcile.Lookup(context.Background(), e.store, "P00000001", "sha1:email", sha1hex("nobody"), day(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if missing.Status != "UNKNOWN" || missing.Token != nil || len(missing.Events) != 0 || len(missing.ID) != 36 {
+			t.Errorf("unknown token: %+v", missing)
+		}
+		var generic map[string]any
+		_ = json.Unmarshal(b, &generic)
+		for _, k := range []string{"id", "token", "status", "events"} {
+			if _, ok := generic[k]; !ok {
+				t.Errorf("lookup JSON lacks %q", k)
+			}
+		}
+	})
 }

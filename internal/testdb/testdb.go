@@ -1,23 +1,62 @@
-// Package testdb gives each test a fresh PostgreSQL database.
+// Package testdb gives each test a fresh database of each backend.
 //
-// The server is TOKENEVENTS_TEST_DSN, default
+// Integration tests run once per entry of Backends, so that a behaviour
+// cannot drift between PostgreSQL and the embedded SQLite store. The
+// PostgreSQL server is TOKENEVENTS_TEST_DSN, default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. When it cannot
-// be reached the test is skipped with a message, except under CI=true, where
-// it fails: CI must never pass by skipping the database tests.
+// be reached the PostgreSQL half is skipped with a message, except under
+// CI=true, where it fails: CI must never pass by skipping the database tests.
+// The SQLite half needs nothing but a temporary directory.
 package testdb
 
 import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
-	_ "github.com/lib/pq" // the driver under test
+	_ "github.com/lib/pq" // the drivers under test
+
+	"github.com/tokenevents/tokenevents/sql/sqlite"
 )
+
+// Backend is one kind of database the integration tests run against.
+type Backend struct {
+	Name string
+	// New creates an empty database for the test and returns what --db
+	// takes to name it.
+	New func(t testing.TB) string
+}
+
+// Backends is the table every integration test loops over.
+func Backends() []Backend {
+	return []Backend{{"postgres", New}, {"sqlite", NewSQLite}}
+}
+
+// Each runs fn as a subtest per backend, with a fresh database.
+func Each(t *testing.T, fn func(t *testing.T, db string)) {
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b.New(t)) })
+	}
+}
+
+// NewSQLite returns a new embedded database file in the test's temporary
+// directory, as --db names it.
+func NewSQLite(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+}
+
+// IsSQLite reports whether target (a --db value from New or NewSQLite)
+// names the embedded store.
+func IsSQLite(target string) bool { return strings.HasPrefix(target, "sqlite:") }
 
 // BaseDSN is the administrative connection used to create test databases.
 func BaseDSN() string {
@@ -64,10 +103,15 @@ func New(t testing.TB) string {
 	return u.String()
 }
 
-// Open opens a plain connection to dsn for assertions.
-func Open(t testing.TB, dsn string) *sql.DB {
+// Open opens a plain connection to target for assertions. Queries written
+// with $1-style parameters run on both backends.
+func Open(t testing.TB, target string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("postgres", dsn)
+	driver, dsn := "postgres", target
+	if IsSQLite(target) {
+		driver, dsn = "sqlite", sqlite.DSN(strings.TrimPrefix(target, "sqlite:"))
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,30 +119,74 @@ func Open(t testing.TB, dsn string) *sql.DB {
 	return db
 }
 
-// Dump returns every row of the event tables as sorted text lines, to compare
-// the states of two databases.
+// Dump returns every row of token_events as text lines in one form for
+// both backends (UTC microsecond timestamps, canonical JSON metadata),
+// sorted, to compare the states of two databases.
 func Dump(t testing.TB, db *sql.DB) []string {
 	t.Helper()
-	rows, err := db.Query(`SELECT concat_ws('|', account_id, token_type, token_value, event,
-		to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), status,
-		coalesce(to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '-'), metadata::text)
-		FROM token_events ORDER BY 1`)
+	rows, err := db.Query(`SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata
+		FROM token_events`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var account, typ, value, event, status string
+		var created, expires, meta any
+		if err := rows.Scan(&account, &typ, &value, &event, &created, &status, &expires, &meta); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, s)
+		out = append(out, strings.Join([]string{account, typ, value, event, Time(t, created), status, Time(t, expires),
+			JSON(t, meta)}, "|"))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
+	sort.Strings(out)
 	return out
+}
+
+// Time renders a scanned timestamp (time.Time from PostgreSQL, text from
+// SQLite, nil) as UTC with microseconds, or "-".
+func Time(t testing.TB, v any) string {
+	t.Helper()
+	switch x := v.(type) {
+	case nil:
+		return "-"
+	case time.Time:
+		return x.UTC().Format("2006-01-02T15:04:05.000000")
+	case string:
+		tm, err := sqlite.ParseTime(x)
+		if err != nil {
+			t.Fatalf("stored timestamp %q: %v", x, err)
+		}
+		return tm.UTC().Format("2006-01-02T15:04:05.000000")
+	case []byte:
+		return Time(t, string(x))
+	}
+	t.Fatalf("timestamp of type %T", v)
+	return ""
+}
+
+// JSON renders a scanned JSON value canonically (sorted keys, no spaces).
+func JSON(t testing.TB, v any) string {
+	t.Helper()
+	var b []byte
+	switch x := v.(type) {
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		t.Fatalf("JSON of type %T", v)
+	}
+	var m any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("stored JSON %q: %v", b, err)
+	}
+	out, _ := json.Marshal(m)
+	return string(out)
 }
 
 // Count runs a count query.

@@ -78,31 +78,41 @@ func ts(t time.Time) any {
 	return t.UTC().Format(timeLayout)
 }
 
-// parseTS reads a stored timestamp; NULL is the zero time. It accepts any
-// RFC 3339 form, for rows written by other tools.
+// parseTS reads a stored timestamp; NULL is the zero time.
 func parseTS(s sql.NullString) (time.Time, error) {
 	if !s.Valid || s.String == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s.String)
+	return ParseTime(s.String)
+}
+
+// ParseTime reads a timestamp as stored by this package, or as other tools
+// write them into the file: any RFC 3339 form, or the driver's own
+// "2006-01-02 15:04:05.999999999-07:00" for a time.Time bound directly.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("stored timestamp: %w", err)
+		var err2 error
+		if t, err2 = time.Parse("2006-01-02 15:04:05.999999999-07:00", s); err2 != nil {
+			return time.Time{}, fmt.Errorf("stored timestamp: %w", err)
+		}
 	}
 	return t.UTC(), nil
 }
 
-// dsn is the driver's connection string for the file at path: WAL so that
+// DSN is the driver's connection string for the file at path: WAL so that
 // readers never wait for the writer, synchronous=NORMAL (a commit is durable
 // at the next checkpoint; a crash loses at most the last transactions, which
 // the import ledger redoes), write transactions that take the write lock at
 // BEGIN, and a page cache large enough for a merge's working set.
-func dsn(path string) string {
+func DSN(path string) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", "60000")
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "1")
 	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite") // a time.Time bound by another Go program: 2006-01-02 15:04:05.999999999-07:00
 	q.Add("_pragma", "cache_size(-65536)")
 	q.Add("_pragma", "temp_store(memory)")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
@@ -117,7 +127,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	sqldb, err := sql.Open("sqlite", dsn(path))
+	sqldb, err := sql.Open("sqlite", DSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -16,18 +16,10 @@ import (
 	"github.com/tokenevents/tokenevents/fixtures"
 	"github.com/tokenevents/tokenevents/internal/testdb"
 	"github.com/tokenevents/tokenevents/pipeline"
-	"github.com/tokenevents/tokenevents/sql/postgres"
+	"github.com/tokenevents/tokenevents/sql/store"
 )
 
-func openStore(t *testing.T, dsn string) *postgres.DB {
-	t.Helper()
-	db, err := postgres.Open(context.Background(), dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
+func openStore(t *testing.T, target string) store.Store { return testdb.OpenStore(t, target) }
 
 // importWith runs one import of paths into store with opts.
 func importWith(ctx context.Context, t *testing.T, store tokenevents.ImportStore, opts pipeline.Options, paths ...string) (pipeline.Summary, error) {
@@ -71,7 +63,7 @@ func TestLastOccurrenceWins(t *testing.T) {
 		k := (i * 5) % keys
 		status := []string{"OPT_OUT", "OPT_IN", "PAUSED"}[(i*i)%3]
 		fmt.Fprintf(&b, "user%d@example.no,2024-01-01T10:00:00Z,%s,S%d\n", k, status, i)
-		last[k] = fmt.Sprintf("%s|{\"store_id\": \"S%d\"}", status, i)
+		last[k] = fmt.Sprintf("%s|{\"store_id\":\"S%d\"}", status, i)
 	}
 	path := filepath.Join(t.TempDir(), "dups.csv")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
@@ -86,40 +78,42 @@ func TestLastOccurrenceWins(t *testing.T) {
 		{"across batches", 3, 3, 2, 3},
 		{"across batches one writer", 4, 1, 1, 1},
 	}
-	for _, l := range layouts {
-		t.Run(l.name, func(t *testing.T) {
-			dsn := testdb.New(t)
-			store := openStore(t, dsn)
-			sum, err := importWith(context.Background(), t, store, pipeline.Options{
-				Account: "P00000001", Event: "e", Workers: l.workers, Writers: l.writers, ChunkRows: l.chunk, BatchRows: l.rows,
-			}, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sum.Events != rows || sum.EventsNew != keys || sum.Duplicates != rows-keys || sum.EventsUpdated != 0 || sum.EventsUnchanged != 0 {
-				t.Errorf("summary %+v", sum)
-			}
-			got := testdb.Dump(t, testdb.Open(t, dsn))
-			if len(got) != keys {
-				t.Fatalf("%d events stored, want %d", len(got), keys)
-			}
-			for k := 0; k < keys; k++ {
-				want := fmt.Sprintf("|%s", last[k])
-				found := false
-				for _, g := range got {
-					if strings.Contains(g, sha1hex(fmt.Sprintf("user%d@example.no", k))) {
-						found = true
-						if !strings.HasSuffix(strings.Replace(g, "|-|", "|", 1), want) {
-							t.Errorf("key %d: stored %s, want ...%s", k, g, want)
+	testdb.EachBackend(t, func(t *testing.T, b testdb.Backend) {
+		for _, l := range layouts {
+			t.Run(l.name, func(t *testing.T) {
+				dsn := b.New(t)
+				store := openStore(t, dsn)
+				sum, err := importWith(context.Background(), t, store, pipeline.Options{
+					Account: "P00000001", Event: "e", Workers: l.workers, Writers: l.writers, ChunkRows: l.chunk, BatchRows: l.rows,
+				}, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sum.Events != rows || sum.EventsNew != keys || sum.Duplicates != rows-keys || sum.EventsUpdated != 0 || sum.EventsUnchanged != 0 {
+					t.Errorf("summary %+v", sum)
+				}
+				got := testdb.Dump(t, testdb.Open(t, dsn))
+				if len(got) != keys {
+					t.Fatalf("%d events stored, want %d", len(got), keys)
+				}
+				for k := 0; k < keys; k++ {
+					want := fmt.Sprintf("|%s", last[k])
+					found := false
+					for _, g := range got {
+						if strings.Contains(g, sha1hex(fmt.Sprintf("user%d@example.no", k))) {
+							found = true
+							if !strings.HasSuffix(strings.Replace(g, "|-|", "|", 1), want) {
+								t.Errorf("key %d: stored %s, want ...%s", k, g, want)
+							}
 						}
 					}
+					if !found {
+						t.Errorf("key %d not stored", k)
+					}
 				}
-				if !found {
-					t.Errorf("key %d not stored", k)
-				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 // failingStore lets a number of staging batches (or, with inMerge, of
@@ -171,76 +165,77 @@ func (f *failingStore) MergePartition(ctx context.Context, runID, sourceID int64
 func TestInterruptedRunResumes(t *testing.T) {
 	path := generate(t, fixtures.Config{Rows: 6000, Seed: 7, Phones: true, Accounts: 3, DupRate: 0.1, BadRate: 0.002})
 	opts := pipeline.Options{Workers: 3, Writers: 2, BatchRows: 300, ChunkRows: 64}
+	testdb.EachBackend(t, func(t *testing.T, b testdb.Backend) {
+		cleanDSN := b.New(t)
+		cleanSum, err := importWith(context.Background(), t, openStore(t, cleanDSN), opts, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := testdb.Dump(t, testdb.Open(t, cleanDSN))
+		if len(want) < 5000 {
+			t.Fatalf("clean run stored only %d events", len(want))
+		}
 
-	cleanDSN := testdb.New(t)
-	cleanSum, err := importWith(context.Background(), t, openStore(t, cleanDSN), opts, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := testdb.Dump(t, testdb.Open(t, cleanDSN))
-	if len(want) < 5000 {
-		t.Fatalf("clean run stored only %d events", len(want))
-	}
+		for _, mode := range []string{"cancelled while staging", "crashed while staging", "cancelled while merging", "crashed while merging"} {
+			t.Run(mode, func(t *testing.T) {
+				dsn := b.New(t)
+				store := openStore(t, dsn)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				fs := &failingStore{ImportStore: store, allow: 9, inMerge: strings.HasSuffix(mode, "merging")}
+				if strings.HasPrefix(mode, "cancelled") {
+					fs.cancel = cancel
+				}
+				sum, err := importWith(ctx, t, fs, opts, path)
+				if err == nil {
+					t.Fatal("interrupted run reported success")
+				}
+				if fs.cancel == nil && !errors.Is(err, errCrash) || fs.cancel != nil && !errors.Is(err, context.Canceled) {
+					t.Fatalf("error %v", err)
+				}
+				partial := testdb.Dump(t, testdb.Open(t, dsn))
+				if fs.inMerge && (len(partial) == 0 || len(partial) >= len(want)) {
+					t.Fatalf("run interrupted while merging stored %d of %d events", len(partial), len(want))
+				}
+				if !fs.inMerge && len(partial) != 0 {
+					t.Fatalf("run interrupted while staging stored %d events", len(partial))
+				}
+				if sum.Outcome == pipeline.OutcomeDone {
+					t.Errorf("outcome %s", sum.Outcome)
+				}
 
-	for _, mode := range []string{"cancelled while staging", "crashed while staging", "cancelled while merging", "crashed while merging"} {
-		t.Run(mode, func(t *testing.T) {
-			dsn := testdb.New(t)
-			store := openStore(t, dsn)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			fs := &failingStore{ImportStore: store, allow: 9, inMerge: strings.HasSuffix(mode, "merging")}
-			if strings.HasPrefix(mode, "cancelled") {
-				fs.cancel = cancel
-			}
-			sum, err := importWith(ctx, t, fs, opts, path)
-			if err == nil {
-				t.Fatal("interrupted run reported success")
-			}
-			if fs.cancel == nil && !errors.Is(err, errCrash) || fs.cancel != nil && !errors.Is(err, context.Canceled) {
-				t.Fatalf("error %v", err)
-			}
-			partial := testdb.Dump(t, testdb.Open(t, dsn))
-			if fs.inMerge && (len(partial) == 0 || len(partial) >= len(want)) {
-				t.Fatalf("run interrupted while merging stored %d of %d events", len(partial), len(want))
-			}
-			if !fs.inMerge && len(partial) != 0 {
-				t.Fatalf("run interrupted while staging stored %d events", len(partial))
-			}
-			if sum.Outcome == pipeline.OutcomeDone {
-				t.Errorf("outcome %s", sum.Outcome)
-			}
-
-			sum, err = importWith(context.Background(), t, store, opts, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fs.inMerge {
-				if sum.RowsRead != 0 || sum.EventsNew == 0 {
-					t.Errorf("resumed merge read the file again or merged nothing: %+v", sum)
+				sum, err = importWith(context.Background(), t, store, opts, path)
+				if err != nil {
+					t.Fatal(err)
 				}
-			} else {
-				if sum.EventsResumed == 0 {
-					t.Error("the second run skipped nothing: the ledger was not used")
+				if fs.inMerge {
+					if sum.RowsRead != 0 || sum.EventsNew == 0 {
+						t.Errorf("resumed merge read the file again or merged nothing: %+v", sum)
+					}
+				} else {
+					if sum.EventsResumed == 0 {
+						t.Error("the second run skipped nothing: the ledger was not used")
+					}
+					if sum.Events != cleanSum.Events || sum.RowsRead != cleanSum.RowsRead || sum.EventsNew != cleanSum.EventsNew || sum.Duplicates != cleanSum.Duplicates {
+						t.Errorf("second run %+v\nclean run %+v", sum, cleanSum)
+					}
 				}
-				if sum.Events != cleanSum.Events || sum.RowsRead != cleanSum.RowsRead || sum.EventsNew != cleanSum.EventsNew || sum.Duplicates != cleanSum.Duplicates {
-					t.Errorf("second run %+v\nclean run %+v", sum, cleanSum)
+				got := testdb.Dump(t, testdb.Open(t, dsn))
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Fatalf("resumed state differs from a clean run: %d vs %d events", len(got), len(want))
 				}
-			}
-			got := testdb.Dump(t, testdb.Open(t, dsn))
-			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Fatalf("resumed state differs from a clean run: %d vs %d events", len(got), len(want))
-			}
-			for _, q := range []string{`SELECT count(*) FROM import_ledger`, `SELECT count(*) FROM import_sources`, `SELECT count(*) FROM import_stage`} {
-				if n := testdb.Count(t, testdb.Open(t, dsn), q); n != 0 {
-					t.Errorf("%s: %d rows left after the file was done", q, n)
+				for _, q := range []string{`SELECT count(*) FROM import_ledger`, `SELECT count(*) FROM import_sources`, `SELECT count(*) FROM import_stage`} {
+					if n := testdb.Count(t, testdb.Open(t, dsn), q); n != 0 {
+						t.Errorf("%s: %d rows left after the file was done", q, n)
+					}
 				}
-			}
-			sum, err = importWith(context.Background(), t, store, opts, path)
-			if err != nil || sum.FilesSkipped != 1 {
-				t.Errorf("third run: skipped %d, err %v", sum.FilesSkipped, err)
-			}
-		})
-	}
+				sum, err = importWith(context.Background(), t, store, opts, path)
+				if err != nil || sum.FilesSkipped != 1 {
+					t.Errorf("third run: skipped %d, err %v", sum.FilesSkipped, err)
+				}
+			})
+		}
+	})
 }
 
 // TestReimportWritesNothing imports a file, then imports it again with
@@ -248,45 +243,54 @@ func TestInterruptedRunResumes(t *testing.T) {
 // the file repeats keys with other statuses across many batches.
 func TestReimportWritesNothing(t *testing.T) {
 	path := generate(t, fixtures.Config{Rows: 3000, Seed: 3, Phones: true, DupRate: 0.05})
-	dsn := testdb.New(t)
-	store := openStore(t, dsn)
-	opts := pipeline.Options{BatchRows: 300}
-	first, err := importWith(context.Background(), t, store, opts, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := testdb.Open(t, dsn)
-	versions := func() string {
-		var s string
-		if err := db.QueryRow(`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM token_events`).Scan(&s); err != nil {
+	testdb.Each(t, func(t *testing.T, dsn string) {
+		store := openStore(t, dsn)
+		opts := pipeline.Options{BatchRows: 300}
+		first, err := importWith(context.Background(), t, store, opts, path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		var s2 string
-		if err := db.QueryRow(`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM tokens`).Scan(&s2); err != nil {
+		db := testdb.Open(t, dsn)
+		// Row versions: PostgreSQL's xmin and ctid of every row; SQLite's
+		// write log (every insert, update or delete of an event appends to it)
+		// and the tokens' ids.
+		q := [2]string{`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM token_events`,
+			`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM tokens`}
+		if testdb.IsSQLite(dsn) {
+			q = [2]string{`SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'token_writes'), 0)`,
+				`SELECT group_concat(id) FROM tokens`}
+		}
+		versions := func() string {
+			var s, s2 string
+			if err := db.QueryRow(q[0]).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.QueryRow(q[1]).Scan(&s2); err != nil {
+				t.Fatal(err)
+			}
+			return s + s2
+		}
+		before := versions()
+		opts.Force = true
+		again, err := importWith(context.Background(), t, store, opts, path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return s + s2
-	}
-	before := versions()
-	opts.Force = true
-	again, err := importWith(context.Background(), t, store, opts, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.EventsNew != 0 || again.EventsUpdated != 0 || again.TokensNew != 0 {
-		t.Errorf("re-import wrote: %+v", again)
-	}
-	if again.EventsUnchanged+again.Duplicates != again.Events || again.EventsUnchanged != first.EventsNew {
-		t.Errorf("re-import counts %+v vs first %+v", again, first)
-	}
-	if versions() != before {
-		t.Error("re-import rewrote rows")
-	}
-	opts.Force = false
-	skipped, err := importWith(context.Background(), t, store, opts, path)
-	if err != nil || skipped.FilesSkipped != 1 || skipped.RowsRead != 0 {
-		t.Errorf("unchanged file not skipped: %+v %v", skipped, err)
-	}
+		if again.EventsNew != 0 || again.EventsUpdated != 0 || again.TokensNew != 0 {
+			t.Errorf("re-import wrote: %+v", again)
+		}
+		if again.EventsUnchanged+again.Duplicates != again.Events || again.EventsUnchanged != first.EventsNew {
+			t.Errorf("re-import counts %+v vs first %+v", again, first)
+		}
+		if versions() != before {
+			t.Error("re-import rewrote rows")
+		}
+		opts.Force = false
+		skipped, err := importWith(context.Background(), t, store, opts, path)
+		if err != nil || skipped.FilesSkipped != 1 || skipped.RowsRead != 0 {
+			t.Errorf("unchanged file not skipped: %+v %v", skipped, err)
+		}
+	})
 }
 
 // TestReimportAcrossBatches: a key repeated with different values in
@@ -301,33 +305,35 @@ func TestReimportAcrossBatches(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dsn := testdb.New(t)
-	store := openStore(t, dsn)
-	opts := pipeline.Options{Account: "P00000001", Event: "e", Writers: 1, ChunkRows: 1, BatchRows: 1}
-	first, err := importWith(context.Background(), t, store, opts, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.EventsNew != 2 || first.Duplicates != 1 {
-		t.Errorf("first import %+v", first)
-	}
-	opts.Force = true
-	again, err := importWith(context.Background(), t, store, opts, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.EventsUpdated != 0 || again.Duplicates != 1 || again.EventsUnchanged != 2 || again.EventsNew != 0 {
-		t.Errorf("summary %+v", again)
-	}
-	got := testdb.Dump(t, testdb.Open(t, dsn))
-	if len(got) != 2 || !strings.Contains(got[0]+got[1], sha1hex("a@example.no")+"|e|2024-01-01T00:00:00.000000|OPT_OUT") {
-		t.Errorf("stored %q", got)
-	}
+	testdb.Each(t, func(t *testing.T, dsn string) {
+		store := openStore(t, dsn)
+		opts := pipeline.Options{Account: "P00000001", Event: "e", Writers: 1, ChunkRows: 1, BatchRows: 1}
+		first, err := importWith(context.Background(), t, store, opts, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.EventsNew != 2 || first.Duplicates != 1 {
+			t.Errorf("first import %+v", first)
+		}
+		opts.Force = true
+		again, err := importWith(context.Background(), t, store, opts, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.EventsUpdated != 0 || again.Duplicates != 1 || again.EventsUnchanged != 2 || again.EventsNew != 0 {
+			t.Errorf("summary %+v", again)
+		}
+		got := testdb.Dump(t, testdb.Open(t, dsn))
+		if len(got) != 2 || !strings.Contains(got[0]+got[1], sha1hex("a@example.no")+"|e|2024-01-01T00:00:00.000000|OPT_OUT") {
+			t.Errorf("stored %q", got)
+		}
+	})
 }
 
 // TestSurvivesTerminatedConnections kills the importer's connections a few
 // times while it writes: transient errors are retried batch by batch and
-// the end state equals a clean run's.
+// the end state equals a clean run's. PostgreSQL only: the embedded store
+// has no connections to lose.
 func TestSurvivesTerminatedConnections(t *testing.T) {
 	path := generate(t, fixtures.Config{Rows: 20000, Seed: 11, Phones: true, DupRate: 0.05})
 	opts := pipeline.Options{BatchRows: 400, ChunkRows: 128}

@@ -40,19 +40,7 @@ func newEnv(t *testing.T, target string) *env {
 	return &env{t: t, dsn: target, store: openStore(t, target), db: testdb.Open(t, target)}
 }
 
-func openStore(t *testing.T, target string) store.Store {
-	t.Helper()
-	tg, err := store.Resolve(target, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(context.Background(), tg, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+func openStore(t *testing.T, target string) store.Store { return testdb.OpenStore(t, target) }
 
 // db2 is a second fresh database of the same backend as db.
 func db2(t *testing.T, db string) string {

@@ -10,6 +10,7 @@
 package testdb
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	_ "github.com/lib/pq" // the drivers under test
 
 	"github.com/tokenevents/tokenevents/sql/sqlite"
+	"github.com/tokenevents/tokenevents/sql/store"
 )
 
 // Backend is one kind of database the integration tests run against.
@@ -43,9 +45,31 @@ func Backends() []Backend {
 
 // Each runs fn as a subtest per backend, with a fresh database.
 func Each(t *testing.T, fn func(t *testing.T, db string)) {
+	EachBackend(t, func(t *testing.T, b Backend) { fn(t, b.New(t)) })
+}
+
+// EachBackend runs fn as a subtest per backend, for tests that need more
+// than one database of it.
+func EachBackend(t *testing.T, fn func(t *testing.T, b Backend)) {
 	for _, b := range Backends() {
-		t.Run(b.Name, func(t *testing.T) { fn(t, b.New(t)) })
+		t.Run(b.Name, func(t *testing.T) { fn(t, b) })
 	}
+}
+
+// OpenStore opens the store on target (a --db value), closed when the test
+// ends.
+func OpenStore(t testing.TB, target string) store.Store {
+	t.Helper()
+	tg, err := store.Resolve(target, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(context.Background(), tg, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // NewSQLite returns a new embedded database file in the test's temporary

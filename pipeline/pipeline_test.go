@@ -15,11 +15,12 @@ import (
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/fixtures"
 	"github.com/tokenevents/tokenevents/internal/testdb"
+	"github.com/tokenevents/tokenevents/internal/teststore"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/sql/store"
 )
 
-func openStore(t *testing.T, target string) store.Store { return testdb.OpenStore(t, target) }
+func openStore(t *testing.T, target string) store.Store { return teststore.Open(t, target) }
 
 // importWith runs one import of paths into store with opts.
 func importWith(ctx context.Context, t *testing.T, store tokenevents.ImportStore, opts pipeline.Options, paths ...string) (pipeline.Summary, error) {

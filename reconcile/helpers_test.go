@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/internal/testdb"
+	"github.com/tokenevents/tokenevents/internal/teststore"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/reconcile"
 	"github.com/tokenevents/tokenevents/sql/sqlite"
@@ -40,7 +41,7 @@ func newEnv(t *testing.T, target string) *env {
 	return &env{t: t, dsn: target, store: openStore(t, target), db: testdb.Open(t, target)}
 }
 
-func openStore(t *testing.T, target string) store.Store { return testdb.OpenStore(t, target) }
+func openStore(t *testing.T, target string) store.Store { return teststore.Open(t, target) }
 
 // db2 is a second fresh database of the same backend as db.
 func db2(t *testing.T, db string) string {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"database/sql"
 	"encoding/csv"
 	"os"
 	"path/filepath"
@@ -37,50 +35,52 @@ func readRejects(t *testing.T, path string) [][]string {
 }
 
 func TestRejectsRedactedAndCounted(t *testing.T) {
-	dsn := testdb.New(t)
-	dir := t.TempDir()
-	in := writeFile(t, dir, "in.csv", []byte(rejectsInput))
-	rej := filepath.Join(dir, "rejects.csv")
-	r := runImport(t, dsn, "", "--account", "P00000001", "--event", "e", "--max-rejects", "100%", "--rejects", rej, in)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	if r.sum.RowsRead != 8 || r.sum.RowsRejected != 6 || r.sum.RowsImported != 2 || r.sum.FieldsRejected != 1 || r.sum.Events != 3 {
-		t.Errorf("summary %+v", r.sum)
-	}
-	fi, err := os.Stat(rej)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("rejects file mode %v, want 0600", fi.Mode().Perm())
-	}
-	rows := readRejects(t, rej)
-	want := [][]string{
-		{"file", "line", "column", "reason", "value"},
-		{in, "3", "email", "email: e-mail domain must contain a dot", "k***@e***"},
-		{in, "4", "created_at", "created_at: not a timestamp (want RFC 3339, YYYY-MM-DD HH:MM:SS[.fraction] or YYYY-MM-DD)", "2024-13-01"},
-		{in, "5", "status", "status must match ^[A-Z][A-Z0-9_]*$", "opt out"},
-		{in, "6", "", "no identifier: email, phone_number and token_value are all empty", ""},
-		{in, "7", "email", "email: e-mail domain must contain a dot", "b***@e***"},
-		{in, "7", "phone", "phone_number: phone number is not a valid number", "*****"},
-		{in, "8", "expires_at", "expires_at: not a timestamp (want RFC 3339, YYYY-MM-DD HH:MM:SS[.fraction] or YYYY-MM-DD)", "never"},
-		{in, "9", "", "row has 6 fields, the header has 5", ""},
-	}
-	if got, w := flat(rows), flat(want); got != w {
-		t.Errorf("rejects:\n%s\nwant:\n%s", got, w)
-	}
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		dir := t.TempDir()
+		in := writeFile(t, dir, "in.csv", []byte(rejectsInput))
+		rej := filepath.Join(dir, "rejects.csv")
+		r := runImport(t, dsn, "", "--account", "P00000001", "--event", "e", "--max-rejects", "100%", "--rejects", rej, in)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if r.sum.RowsRead != 8 || r.sum.RowsRejected != 6 || r.sum.RowsImported != 2 || r.sum.FieldsRejected != 1 || r.sum.Events != 3 {
+			t.Errorf("summary %+v", r.sum)
+		}
+		fi, err := os.Stat(rej)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("rejects file mode %v, want 0600", fi.Mode().Perm())
+		}
+		rows := readRejects(t, rej)
+		want := [][]string{
+			{"file", "line", "column", "reason", "value"},
+			{in, "3", "email", "email: e-mail domain must contain a dot", "k***@e***"},
+			{in, "4", "created_at", "created_at: not a timestamp (want RFC 3339, YYYY-MM-DD HH:MM:SS[.fraction] or YYYY-MM-DD)", "2024-13-01"},
+			{in, "5", "status", "status must match ^[A-Z][A-Z0-9_]*$", "opt out"},
+			{in, "6", "", "no identifier: email, phone_number and token_value are all empty", ""},
+			{in, "7", "email", "email: e-mail domain must contain a dot", "b***@e***"},
+			{in, "7", "phone", "phone_number: phone number is not a valid number", "*****"},
+			{in, "8", "expires_at", "expires_at: not a timestamp (want RFC 3339, YYYY-MM-DD HH:MM:SS[.fraction] or YYYY-MM-DD)", "never"},
+			{in, "9", "", "row has 6 fields, the header has 5", ""},
+		}
+		if got, w := flat(rows), flat(want); got != w {
+			t.Errorf("rejects:\n%s\nwant:\n%s", got, w)
+		}
 
-	// --rejects-raw shows the values as they were.
-	dsn2 := testdb.New(t)
-	raw := filepath.Join(dir, "raw.csv")
-	r = runImport(t, dsn2, "", "--account", "P00000001", "--event", "e", "--max-rejects", "100%", "--rejects-raw", "--rejects", raw, in)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	if rows := readRejects(t, raw); rows[1][4] != "kari.nordmann@example" || rows[6][4] != "12345" {
-		t.Errorf("raw rejects: %q", rows)
-	}
+		// --rejects-raw shows the values as they were.
+		dsn2 := be.New(t)
+		raw := filepath.Join(dir, "raw.csv")
+		r = runImport(t, dsn2, "", "--account", "P00000001", "--event", "e", "--max-rejects", "100%", "--rejects-raw", "--rejects", raw, in)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if rows := readRejects(t, raw); rows[1][4] != "kari.nordmann@example" || rows[6][4] != "12345" {
+			t.Errorf("raw rejects: %q", rows)
+		}
+	})
 }
 
 func flat(rows [][]string) string {
@@ -94,68 +94,36 @@ func flat(rows [][]string) string {
 // TestNoPlainIdentifiersAnywhere imports identifiers, good and bad, and then
 // looks for them in every table, the logs, the summary and the rejects file.
 func TestNoPlainIdentifiersAnywhere(t *testing.T) {
-	dsn := testdb.New(t)
-	dir := t.TempDir()
-	in := writeFile(t, dir, "in.csv", []byte(rejectsInput))
-	rej := filepath.Join(dir, "rejects.csv")
-	r := runImport(t, dsn, "", "--account", "P00000001", "--event", "e", "--max-rejects", "10",
-		"--log-format", "json", "--rejects", rej, in)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	secrets := []string{"kari@example.no", "kari.nordmann@example", "ola@example.no", "per@example.no",
-		"broken@example", "anne@example.no", "4791234567", "4741234567", "91234567", "41234567"}
-	rejects, err := os.ReadFile(rej)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := testdb.Open(t, dsn)
-	places := map[string]string{
-		"stdout": r.stdout, "stderr": r.stderr, "rejects file": string(rejects),
-		"database": dumpAllTables(t, db),
-	}
-	for place, text := range places {
-		for _, s := range secrets {
-			if strings.Contains(strings.ToLower(text), s) {
-				t.Errorf("%s contains the plain identifier %q", place, s)
-			}
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		dir := t.TempDir()
+		in := writeFile(t, dir, "in.csv", []byte(rejectsInput))
+		rej := filepath.Join(dir, "rejects.csv")
+		r := runImport(t, dsn, "", "--account", "P00000001", "--event", "e", "--max-rejects", "10",
+			"--log-format", "json", "--rejects", rej, in)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-	}
-	if !strings.Contains(places["database"], sha1hex("kari@example.no")) {
-		t.Error("the dump does not hold the hashed token: the check looks in the wrong place")
-	}
-}
-
-// dumpAllTables renders every row of every table in the public schema.
-func dumpAllTables(t *testing.T, db *sql.DB) string {
-	t.Helper()
-	tables, err := db.Query(`SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for tables.Next() {
-		var n string
-		if err := tables.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	tables.Close()
-	var b bytes.Buffer
-	for _, n := range names {
-		rows, err := db.Query(`SELECT t::text FROM ` + n + ` t`) // names from the catalog
+		secrets := []string{"kari@example.no", "kari.nordmann@example", "ola@example.no", "per@example.no",
+			"broken@example", "anne@example.no", "4791234567", "4741234567", "91234567", "41234567"}
+		rejects, err := os.ReadFile(rej)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			b.WriteString(n + ": " + s + "\n")
+		db := testdb.Open(t, dsn)
+		places := map[string]string{
+			"stdout": r.stdout, "stderr": r.stderr, "rejects file": string(rejects),
+			"database": testdb.DumpTables(t, db),
 		}
-		rows.Close()
-	}
-	return b.String()
+		for place, text := range places {
+			for _, s := range secrets {
+				if strings.Contains(strings.ToLower(text), s) {
+					t.Errorf("%s contains the plain identifier %q", place, s)
+				}
+			}
+		}
+		if !strings.Contains(places["database"], sha1hex("kari@example.no")) {
+			t.Error("the dump does not hold the hashed token: the check looks in the wrong place")
+		}
+	})
 }

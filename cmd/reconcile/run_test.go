@@ -28,7 +28,7 @@ func seed(t *testing.T, dsn string) {
 	db := testdb.Open(t, dsn)
 	for _, q := range []string{
 		`INSERT INTO tokens (account_id, token_type, token_value) VALUES
-			('P00000001', 'sha1:email', encode(sha256('x'::bytea), 'hex')::text),
+			('P00000001', 'sha1:email', '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881'),
 			('P00000001', 'sha1:phone_number', 'c0d9e96a9e795819d4aeecdb7a04963d62273248')`,
 		`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id) VALUES
 			('P00000001', 'sha1:phone_number', 'c0d9e96a9e795819d4aeecdb7a04963d62273248', 'till', '2024-03-01', 'OPT_OUT', 0)`,
@@ -44,86 +44,92 @@ func seed(t *testing.T, dsn string) {
 }
 
 func TestReconcileCommand(t *testing.T) {
-	dsn := testdb.New(t)
-	seed(t, dsn)
-	code, stdout, stderr := runCmd(t, "--db", dsn, "--as-of", "2024-06-01T00:00:00Z", "--report", "-")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "account_id,token_type,token_value,token_id,previous_status,status,decided_by,event,event_created_at,event_expires_at,as_of") {
-		t.Errorf("report on stdout:\n%s", stdout)
-	}
-	if !strings.Contains(stderr, "UNKNOWN→OPT_OUT: 1") || !strings.Contains(stderr, "UNKNOWN→OPT_IN: 1") {
-		t.Errorf("summary lacks transitions:\n%s", stderr)
-	}
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		seed(t, dsn)
+		code, stdout, stderr := runCmd(t, "--db", dsn, "--as-of", "2024-06-01T00:00:00Z", "--report", "-")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "account_id,token_type,token_value,token_id,previous_status,status,decided_by,event,event_created_at,event_expires_at,as_of") {
+			t.Errorf("report on stdout:\n%s", stdout)
+		}
+		if !strings.Contains(stderr, "UNKNOWN→OPT_OUT: 1") || !strings.Contains(stderr, "UNKNOWN→OPT_IN: 1") {
+			t.Errorf("summary lacks transitions:\n%s", stderr)
+		}
 
-	code, stdout, stderr = runCmd(t, "--db", dsn, "--as-of", "2024-06-01T00:00:00Z", "--json", "--full")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	var sum struct {
-		Examined int64 `json:"examined"`
-		Changed  int64 `json:"changed"`
-		Full     bool  `json:"full"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &sum); err != nil || sum.Examined != 3 || sum.Changed != 0 || !sum.Full {
-		t.Errorf("--json summary %q: %+v %v", stdout, sum, err)
-	}
+		code, stdout, stderr = runCmd(t, "--db", dsn, "--as-of", "2024-06-01T00:00:00Z", "--json", "--full")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var sum struct {
+			Examined int64 `json:"examined"`
+			Changed  int64 `json:"changed"`
+			Full     bool  `json:"full"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &sum); err != nil || sum.Examined != 3 || sum.Changed != 0 || !sum.Full {
+			t.Errorf("--json summary %q: %+v %v", stdout, sum, err)
+		}
 
-	report := filepath.Join(t.TempDir(), "r.parquet")
-	if code, _, stderr = runCmd(t, "--db", dsn, "--as-of", "2024-06-01", "--report", report); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	if fi, err := os.Stat(report); err != nil || fi.Size() == 0 {
-		t.Errorf("parquet report not written: %v", err)
-	}
+		report := filepath.Join(t.TempDir(), "r.parquet")
+		if code, _, stderr = runCmd(t, "--db", dsn, "--as-of", "2024-06-01", "--report", report); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if fi, err := os.Stat(report); err != nil || fi.Size() == 0 {
+			t.Errorf("parquet report not written: %v", err)
+		}
+	})
 }
 
 func TestReconcileUsageErrors(t *testing.T) {
-	dsn := testdb.New(t)
-	for _, args := range [][]string{
-		{"--account", "X1"},
-		{"--report", "out.xlsx"},
-		{"--as-of", "yesterday"},
-		{"--json", "--report", "-"},
-		{"extra"},
-		{"lookup", "--account", "P00000001"},
-		{"lookup", "--account", "P00000001", "--email", "a@b.no", "--phone", "91234567"},
-		{"lookup", "--account", "P00000001", "--email", "not-an-address"},
-		{"lookup", "--email", "a@b.no"},
-	} {
-		code, _, stderr := runCmd(t, append([]string{"--db", dsn}, args...)...)
-		if args[0] == "lookup" {
-			code, _, stderr = runCmd(t, append([]string{"lookup", "--db", dsn}, args[1:]...)...)
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		for _, args := range [][]string{
+			{"--account", "X1"},
+			{"--report", "out.xlsx"},
+			{"--as-of", "yesterday"},
+			{"--json", "--report", "-"},
+			{"extra"},
+			{"lookup", "--account", "P00000001"},
+			{"lookup", "--account", "P00000001", "--email", "a@b.no", "--phone", "91234567"},
+			{"lookup", "--account", "P00000001", "--email", "not-an-address"},
+			{"lookup", "--email", "a@b.no"},
+		} {
+			code, _, stderr := runCmd(t, append([]string{"--db", dsn}, args...)...)
+			if args[0] == "lookup" {
+				code, _, stderr = runCmd(t, append([]string{"lookup", "--db", dsn}, args[1:]...)...)
+			}
+			if code != 2 {
+				t.Errorf("%q: exit %d, want 2: %s", args, code, stderr)
+			}
+			if strings.Contains(stderr, "not-an-address") {
+				t.Errorf("%q: the plain identifier reached stderr: %s", args, stderr)
+			}
 		}
-		if code != 2 {
-			t.Errorf("%q: exit %d, want 2: %s", args, code, stderr)
+		if code, _, _ := runCmd(t, "--db", "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", "--retries", "1", "--as-of", "2024-01-01"); code != 1 {
+			t.Errorf("unreachable database: exit %d, want 1", code)
 		}
-		if strings.Contains(stderr, "not-an-address") {
-			t.Errorf("%q: the plain identifier reached stderr: %s", args, stderr)
-		}
-	}
-	if code, _, _ := runCmd(t, "--db", "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", "--retries", "1", "--as-of", "2024-01-01"); code != 1 {
-		t.Errorf("unreachable database: exit %d, want 1", code)
-	}
+	})
 }
 
 func TestLookupCommand(t *testing.T) {
-	dsn := testdb.New(t)
-	seed(t, dsn)
-	code, stdout, stderr := runCmd(t, "lookup", "--db", dsn, "--account", "P00000001", "--phone", "+47 912 34 567", "--as-of", "2024-06-01")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	var resp map[string]any
-	if err := json.Unmarshal([]byte(stdout), &resp); err != nil {
-		t.Fatalf("%v: %s", err, stdout)
-	}
-	if resp["status"] != "OPT_IN" || resp["token"].(map[string]any)["type"] != "sha1:phone_number" || len(resp["events"].([]any)) != 1 {
-		t.Errorf("lookup: %s", stdout)
-	}
-	if strings.Contains(stdout+stderr, "912 34") || strings.Contains(stdout+stderr, "91234567") {
-		t.Errorf("the plain phone number was printed:\n%s%s", stdout, stderr)
-	}
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		seed(t, dsn)
+		code, stdout, stderr := runCmd(t, "lookup", "--db", dsn, "--account", "P00000001", "--phone", "+47 912 34 567", "--as-of", "2024-06-01")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var resp map[string]any
+		if err := json.Unmarshal([]byte(stdout), &resp); err != nil {
+			t.Fatalf("%v: %s", err, stdout)
+		}
+		if resp["status"] != "OPT_IN" || resp["token"].(map[string]any)["type"] != "sha1:phone_number" || len(resp["events"].([]any)) != 1 {
+			t.Errorf("lookup: %s", stdout)
+		}
+		if strings.Contains(stdout+stderr, "912 34") || strings.Contains(stdout+stderr, "91234567") {
+			t.Errorf("the plain phone number was printed:\n%s%s", stdout, stderr)
+		}
+	})
 }

@@ -10,7 +10,6 @@
 package testdb
 
 import (
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -26,8 +25,9 @@ import (
 
 	_ "github.com/lib/pq" // the drivers under test
 
+	sqlitedrv "modernc.org/sqlite"
+
 	"github.com/tokenevents/tokenevents/sql/sqlite"
-	"github.com/tokenevents/tokenevents/sql/store"
 )
 
 // Backend is one kind of database the integration tests run against.
@@ -54,22 +54,6 @@ func EachBackend(t *testing.T, fn func(t *testing.T, b Backend)) {
 	for _, b := range Backends() {
 		t.Run(b.Name, func(t *testing.T) { fn(t, b) })
 	}
-}
-
-// OpenStore opens the store on target (a --db value), closed when the test
-// ends.
-func OpenStore(t testing.TB, target string) store.Store {
-	t.Helper()
-	tg, err := store.Resolve(target, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(context.Background(), tg, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
 }
 
 // NewSQLite returns a new embedded database file in the test's temporary
@@ -211,6 +195,64 @@ func JSON(t testing.TB, v any) string {
 	}
 	out, _ := json.Marshal(m)
 	return string(out)
+}
+
+// Tables lists the tables of the database (user tables of the public
+// schema, or of the SQLite file).
+func Tables(t testing.TB, db *sql.DB) []string {
+	t.Helper()
+	q := `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`
+	if _, sqlite := db.Driver().(*sqlitedrv.Driver); sqlite {
+		q = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`
+	}
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DumpTables renders every row of every table as text, to search it.
+func DumpTables(t testing.TB, db *sql.DB) string {
+	t.Helper()
+	var b strings.Builder
+	for _, n := range Tables(t, db) {
+		rows, err := db.Query(`SELECT * FROM "` + n + `"`) // names from the catalog
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(n + ":")
+			for _, v := range vals {
+				if bs, ok := v.([]byte); ok {
+					v = string(bs)
+				}
+				fmt.Fprintf(&b, " %v", v)
+			}
+			b.WriteString("\n")
+		}
+		_ = rows.Close()
+	}
+	return b.String()
 }
 
 // Count runs a count query.

@@ -86,16 +86,19 @@ func parseTS(s sql.NullString) (time.Time, error) {
 	return ParseTime(s.String)
 }
 
-// ParseTime reads a timestamp as stored by this package, or as other tools
-// write them into the file: any RFC 3339 form, or the driver's own
-// "2006-01-02 15:04:05.999999999-07:00" for a time.Time bound directly.
+// ParseTime reads a timestamp as stored by this package, or as people and
+// other tools write them into the file: any RFC 3339 form, the driver's own
+// "2006-01-02 15:04:05.999999999-07:00" for a time.Time bound directly,
+// SQLite's "2006-01-02 15:04:05" (UTC) and a bare date (UTC midnight).
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		var err2 error
-		if t, err2 = time.Parse("2006-01-02 15:04:05.999999999-07:00", s); err2 != nil {
-			return time.Time{}, fmt.Errorf("stored timestamp: %w", err)
+		for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+			if t2, err2 := time.Parse(layout, s); err2 == nil {
+				return t2.UTC(), nil
+			}
 		}
+		return time.Time{}, fmt.Errorf("stored timestamp: %w", err)
 	}
 	return t.UTC(), nil
 }

@@ -10,9 +10,13 @@ CREATE TABLE tokens (
     account_id  TEXT NOT NULL,
     token_type  TEXT NOT NULL,
     token_value TEXT NOT NULL,
-    id          TEXT NOT NULL,
+    -- The importer gives new tokens their id; the default (a random
+    -- version 4 UUID) serves rows written by other tools.
+    id          TEXT NOT NULL DEFAULT (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
+                    substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) ||
+                    substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))),
     customer_id TEXT,
-    created_at  TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     PRIMARY KEY (account_id, token_value, token_type)
 ) WITHOUT ROWID;
 

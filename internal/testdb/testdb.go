@@ -155,6 +155,33 @@ func Dump(t testing.TB, db *sql.DB) []string {
 	return out
 }
 
+// DumpStatuses returns every row of token_statuses (without token id and
+// bookkeeping) as text lines in one form for both backends, sorted.
+func DumpStatuses(t testing.TB, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query(`SELECT account_id, token_type, token_value, status, decided_by, coalesce(event, '-'),
+		event_created_at, event_expires_at, valid_until, reconciled_at FROM token_statuses`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var account, typ, value, status, by, event string
+		var created, expires, until, at any
+		if err := rows.Scan(&account, &typ, &value, &status, &by, &event, &created, &expires, &until, &at); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.Join([]string{account, typ, value, status, by, event,
+			Time(t, created), Time(t, expires), Time(t, until), Time(t, at)}, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Time renders a scanned timestamp (time.Time from PostgreSQL, text from
 // SQLite, nil) as UTC with microseconds, or "-".
 func Time(t testing.TB, v any) string {

@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openTemp(t *testing.T) *DB {
+	t.Helper()
+	d, err := Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+// TestEveryQueryParses prepares every embedded query against the migrated
+// schema, so that a typo fails here rather than in the middle of a run.
+func TestEveryQueryParses(t *testing.T) {
+	d := openTemp(t)
+	entries, err := fs.ReadDir(queryFS, "queries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".sql")
+		stmt, err := d.db.Prepare(query(name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		_ = stmt.Close()
+	}
+	if len(entries) < 10 {
+		t.Errorf("only %d queries found", len(entries))
+	}
+}
+
+func TestTimestamps(t *testing.T) {
+	want := time.Date(2024, 3, 1, 10, 15, 0, 123456000, time.UTC)
+	if got := ts(want.In(time.FixedZone("x", 3600))); got != "2024-03-01T10:15:00.123456Z" {
+		t.Errorf("ts = %v", got)
+	}
+	if ts(time.Time{}) != nil {
+		t.Error("zero time is not NULL")
+	}
+	for _, s := range []string{"2024-03-01T10:15:00.123456Z", "2024-03-01T11:15:00.123456+01:00",
+		"2024-03-01 10:15:00.123456+00:00", "2024-03-01 10:15:00.123456"} {
+		got, err := ParseTime(s)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseTime(%q) = %v, %v", s, got, err)
+		}
+	}
+	if got, err := ParseTime("2024-03-01"); err != nil || !got.Equal(time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("date: %v %v", got, err)
+	}
+	if _, err := ParseTime("yesterday"); err == nil {
+		t.Error("nonsense accepted")
+	}
+}
+
+// TestOneImportAtATime: a second store's import waits until the first
+// store's run ends, as PostgreSQL's advisory lock makes it.
+func TestOneImportAtATime(t *testing.T) {
+	ctx := context.Background()
+	a := openTemp(t)
+	b, err := Open(ctx, a.Path(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	runA, err := a.StartImport(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan int64)
+	go func() {
+		id, err := b.StartImport(ctx, []byte(`{}`))
+		if err != nil {
+			t.Error(err)
+		}
+		started <- id
+	}()
+	select {
+	case <-started:
+		t.Fatal("a second import started while the first ran")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := a.FinishImport(ctx, runA, "done", []byte(`{}`), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-started:
+		if err := b.FinishImport(ctx, id, "done", []byte(`{}`), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second import did not start after the first ended")
+	}
+}
+
+func TestFormatUUID(t *testing.T) {
+	var buf [36]byte
+	id := [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef, 0x80, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07}
+	if got := formatUUID(&buf, id); got != "12345678-9abc-4def-8001-020304050607" {
+		t.Errorf("formatUUID = %s", got)
+	}
+}

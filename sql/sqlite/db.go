@@ -107,7 +107,9 @@ func ParseTime(s string) (time.Time, error) {
 // readers never wait for the writer, synchronous=NORMAL (a commit is durable
 // at the next checkpoint; a crash loses at most the last transactions, which
 // the import ledger redoes), write transactions that take the write lock at
-// BEGIN, and a page cache large enough for a merge's working set.
+// BEGIN, and a page cache (8 MB per connection; more bought no speed) for a merge's
+// working set. Sorts and temporary tables spill to temporary files, so that
+// memory stays bounded whatever the size of a partition.
 func DSN(path string) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", "60000")
@@ -116,8 +118,7 @@ func DSN(path string) string {
 	q.Set("_foreign_keys", "1")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite") // a time.Time bound by another Go program: 2006-01-02 15:04:05.999999999-07:00
-	q.Add("_pragma", "cache_size(-65536)")
-	q.Add("_pragma", "temp_store(memory)")
+	q.Add("_pragma", "cache_size(-8192)")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
@@ -134,8 +135,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	sqldb.SetMaxOpenConns(4)
-	sqldb.SetMaxIdleConns(4)
+	// One connection writes at a time (writeMu); one more serves reads
+	// meanwhile. Each has its own page cache.
+	sqldb.SetMaxOpenConns(2)
+	sqldb.SetMaxIdleConns(2)
 	d := &DB{db: sqlx.NewDb(sqldb, "sqlite"), path: path, log: opts.Logger}
 	if err := d.db.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), d.db.Close())

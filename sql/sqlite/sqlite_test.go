@@ -27,9 +27,17 @@ func TestEveryQueryParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn, err := d.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), query("merge_last_table")); err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".sql")
-		stmt, err := d.db.Prepare(query(name))
+		stmt, err := conn.PrepareContext(context.Background(), query(name))
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue

@@ -5,6 +5,7 @@
 #   bench/run.sh [ROWS]        default 1000000; the reference run uses 5000000
 #
 # Each measured step gets a fresh database on the server at $BENCH_DSN
+# (the embedded steps a fresh SQLite file in bench/out)
 # (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable).
 # Prints, per step, wall and client CPU seconds, peak RSS, rows per second
 # and the ratio to its anchor; writes the same as JSON to bench/out/results.json.
@@ -94,6 +95,12 @@ measure reconcile_full "$EVENTS" "$OUT/reconcile" --db "$P" --full --as-of "$ASO
 "$OUT/import" --db "$P" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > /dev/null 2>&1
 measure reconcile_incremental "$EVENTS" "$OUT/reconcile" --db "$P" --as-of "$ASOF"
 
+echo "== embedded store (SQLite file, no server)"
+E="$OUT/embedded.db"
+rm -f "$E" "$E"-*
+measure embedded_import "$N" "$OUT/import" --db "sqlite:$E" --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
+measure embedded_reconcile_full "$EVENTS" "$OUT/reconcile" --db "sqlite:$E" --full --as-of "$ASOF"
+
 ratio() { awk "BEGIN{ if ($2 > 0) printf \"%.3f\", $1 / $2; else print \"-\" }"; }
 printf '\n%-24s %9s %9s %8s %12s  %s\n' step wall_s cpu_s rss_mb rows_per_s "ratio to anchor"
 json="{\"rows\": $N, \"steps\": ["
@@ -115,6 +122,8 @@ row import_email anchor_email ""
 row anchor_reconcile "" ""
 row reconcile_full anchor_reconcile "target <= 2.5"
 row reconcile_incremental reconcile_full "target <= 0.1"
+row embedded_import import_phones "target <= 2 (half the throughput)"
+row embedded_reconcile_full reconcile_full ""
 echo "$json]}" > "$OUT/results.json"
 echo
 echo "JSON: $OUT/results.json"

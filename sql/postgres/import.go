@@ -172,15 +172,23 @@ func (d *DB) StagingDone(ctx context.Context, sourceID int64) error {
 // empties it and marks it merged.
 func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partition int) (tokenevents.MergeCounts, error) {
 	c, err := retryValue(ctx, d, "merge", func() (tokenevents.MergeCounts, error) {
-		return d.mergeOnce(ctx, runID, sourceID, partition)
+		return d.mergeOnce(ctx, runID, sourceID, partition, "merge_partition")
 	})
+	if uniqueViolation(err) {
+		// Another writer inserted one of these keys meanwhile: merge with
+		// upserts instead, which tolerate that.
+		d.log.Warn("events were written by someone else during the merge; merging the partition again with upserts", "partition", partition)
+		c, err = retryValue(ctx, d, "merge", func() (tokenevents.MergeCounts, error) {
+			return d.mergeOnce(ctx, runID, sourceID, partition, "merge_partition_upsert")
+		})
+	}
 	if err != nil {
 		return c, fmt.Errorf("merge partition %d: %w", partition, err)
 	}
 	return c, nil
 }
 
-func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int) (tokenevents.MergeCounts, error) {
+func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int, merge string) (tokenevents.MergeCounts, error) {
 	var r struct {
 		Staged    int64 `db:"staged"`
 		Distinct  int64 `db:"distinct_keys"`
@@ -193,7 +201,7 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
 			return err
 		}
-		if err := tx.GetContext(ctx, &r, query("merge_partition"), partition, sourceID, runID); err != nil {
+		if err := tx.GetContext(ctx, &r, query(merge), partition, sourceID, runID); err != nil {
 			return err
 		}
 		// Only one import runs at a time (the import lock), so whatever

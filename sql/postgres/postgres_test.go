@@ -196,3 +196,51 @@ func TestAppendCopyText(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeFallsBackToUpserts: an event that another writer stored between
+// staging and merging makes the plain insert fail with a unique violation;
+// the partition is then merged with upserts, with the right counts.
+func TestMergeFallsBackToUpserts(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.New(t)
+	d, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	runID, err := d.StartImport(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.OpenSource(ctx, runID, "k", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	ev := func(value, status string) tokenevents.StagedEvent {
+		return tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: "P00000001", TokenType: "sha1:email",
+			TokenValue: value, Event: "e", Status: status, CreatedAt: at, Metadata: []byte(`{}`)}, TokenID: [16]byte{1}}
+	}
+	a, b := strings.Repeat("0", 40), strings.Repeat("01", 20)
+	batch := &tokenevents.Batch{SourceID: st.ID, File: "f", Events: []tokenevents.StagedEvent{ev(a, "OPT_OUT"), ev(b, "OPT_IN")},
+		Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: 1, Events: 2}}}
+	batch.Events[1].Seq, batch.Events[1].Row = 1, 1
+	if err := d.StageBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	db := testdb.Open(t, dsn)
+	if _, err := db.Exec(`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id)
+		VALUES ('P00000001', 'sha1:email', $1, 'e', $2, 'OPT_IN', 0)`, a, at); err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.MergePartition(ctx, runID, st.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Staged != 2 || c.New != 1 || c.Updated != 1 || c.Unchanged != 0 || c.Duplicates != 0 {
+		t.Errorf("counts %+v", c)
+	}
+	if n := testdb.Count(t, db, `SELECT count(*) FROM token_events WHERE token_value = $1 AND status = 'OPT_OUT'`, a); n != 1 {
+		t.Error("the staged event did not win over the one written meanwhile")
+	}
+}

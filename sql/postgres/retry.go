@@ -84,3 +84,9 @@ func retryValue[T any](ctx context.Context, d *DB, what string, fn func() (T, er
 	})
 	return v, err
 }
+
+// uniqueViolation reports whether err is PostgreSQL's unique_violation.
+func uniqueViolation(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == "23505"
+}

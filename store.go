@@ -2,6 +2,7 @@ package tokenevents
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 )
 
@@ -100,4 +101,19 @@ type ImportStore interface {
 	FinishFile(ctx context.Context, runID, sourceID int64, f ImportFile, discard bool) error
 	// FinishImport records the run's end and lets the next import start.
 	FinishImport(ctx context.Context, runID int64, outcome string, summary []byte, finished time.Time) error
+}
+
+// AppendUUID appends id in the canonical 8-4-4-4-12 text form.
+func AppendUUID(buf []byte, id *[16]byte) []byte {
+	var b [36]byte
+	hex.Encode(b[0:8], id[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], id[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], id[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], id[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], id[10:16])
+	return append(buf, b[:]...)
 }

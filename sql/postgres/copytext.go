@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -107,7 +106,7 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 		buf = append(buf, '\t')
 		buf = strconv.AppendInt(buf, e.Seq, 10)
 		buf = append(buf, '\t')
-		buf = appendUUID(buf, &e.TokenID)
+		buf = tokenevents.AppendUUID(buf, &e.TokenID)
 		buf = append(buf, '\t')
 		buf = appendCopyText(buf, e.AccountID)
 		buf = append(buf, '\t')
@@ -151,19 +150,4 @@ func appendCopyText(buf []byte, s string) []byte {
 		}
 	}
 	return buf
-}
-
-// appendUUID appends a UUID in its canonical text form.
-func appendUUID(buf []byte, u *[16]byte) []byte {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], u[10:16])
-	return append(buf, b[:]...)
 }

@@ -8,18 +8,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/sql/schema"
 )
 
 //go:embed migrations/*.sql
@@ -127,38 +125,10 @@ func (d *DB) Close() error {
 	return errors.Join(d.unlockAll(context.Background()), d.db.Close())
 }
 
-type migration struct {
-	version int
-	name    string
-	body    string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
-		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{v, e.Name(), string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // migrate applies pending migrations, each in its own transaction, while
 // holding a session advisory lock so concurrent starts apply them once.
 func (d *DB) migrate(ctx context.Context, noMigrate bool) (err error) {
-	ms, err := migrations()
+	ms, err := schema.Load(migrationFS, "migrations")
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -183,27 +153,27 @@ func (d *DB) migrate(ctx context.Context, noMigrate bool) (err error) {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
 		if noMigrate {
 			return fmt.Errorf("%w: database schema is at version %d, this binary needs %d (run once without --no-migrate)",
-				tokenevents.ErrUsage, current, ms[len(ms)-1].version)
+				tokenevents.ErrUsage, current, ms[len(ms)-1].Version)
 		}
 		tx, err := conn.BeginTxx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, m.body); err != nil {
-			return errors.Join(fmt.Errorf("migrate %s: %w", m.name, err), tx.Rollback())
+		if _, err := tx.ExecContext(ctx, m.Body); err != nil {
+			return errors.Join(fmt.Errorf("migrate %s: %w", m.Name, err), tx.Rollback())
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return errors.Join(fmt.Errorf("migrate %s: %w", m.name, err), tx.Rollback())
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return errors.Join(fmt.Errorf("migrate %s: %w", m.Name, err), tx.Rollback())
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
 		}
-		d.log.Info("applied migration", "migration", m.name)
+		d.log.Info("applied migration", "migration", m.Name)
 	}
 	return nil
 }

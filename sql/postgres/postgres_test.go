@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/internal/testdb"
+	"github.com/tokenevents/tokenevents/sql/schema"
 )
 
 func TestTransient(t *testing.T) {
@@ -94,7 +95,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ms, err := migrations()
+	ms, err := schema.Load(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}

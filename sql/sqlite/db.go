@@ -15,12 +15,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +25,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/sql/schema"
 )
 
 //go:embed migrations/*.sql
@@ -193,38 +190,10 @@ func Busy(err error) bool {
 	return false
 }
 
-type migration struct {
-	version int
-	name    string
-	body    string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
-		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{v, e.Name(), string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // migrate applies pending migrations in one write transaction, which also
 // keeps two processes started at once from applying them twice.
 func (d *DB) migrate(ctx context.Context, noMigrate bool) error {
-	ms, err := migrations()
+	ms, err := schema.Load(migrationFS, "migrations")
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -238,21 +207,21 @@ func (d *DB) migrate(ctx context.Context, noMigrate bool) error {
 			return err
 		}
 		for _, m := range ms {
-			if m.version <= current {
+			if m.Version <= current {
 				continue
 			}
 			if noMigrate {
 				return fmt.Errorf("%w: database schema is at version %d, this binary needs %d (run once without --no-migrate)",
-					tokenevents.ErrUsage, current, ms[len(ms)-1].version)
+					tokenevents.ErrUsage, current, ms[len(ms)-1].Version)
 			}
-			if _, err := tx.ExecContext(ctx, m.body); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.ExecContext(ctx, m.Body); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, ts(time.Now())); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				m.Version, m.Name, ts(time.Now())); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
-			d.log.Info("applied migration", "migration", m.name)
+			d.log.Info("applied migration", "migration", m.Name)
 		}
 		return nil
 	})

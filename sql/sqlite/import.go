@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -153,13 +152,13 @@ func stageTx(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
 	}
 	defer full.Close()
 	args := make([]any, 0, stageChunk*stageColumns)
-	var uuid [36]byte
+	uuid := make([]byte, 0, 36)
 	for start := 0; start < len(idx); start += stageChunk {
 		end := min(start+stageChunk, len(idx))
 		args = args[:0]
 		for _, i := range idx[start:end] {
 			e := &b.Events[i]
-			args = append(args, b.SourceID, e.Partition, e.Seq, ord[i], formatUUID(&uuid, e.TokenID), e.AccountID,
+			args = append(args, b.SourceID, e.Partition, e.Seq, ord[i], string(tokenevents.AppendUUID(uuid[:0], &e.TokenID)), e.AccountID,
 				e.TokenType, e.TokenValue, e.Event.Event, ts(e.CreatedAt), e.Status, ts(e.ExpiresAt), string(e.Metadata))
 		}
 		if end-start == stageChunk {
@@ -177,20 +176,6 @@ func stageTx(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
 		}
 	}
 	return nil
-}
-
-// formatUUID writes id in the canonical 8-4-4-4-12 form.
-func formatUUID(buf *[36]byte, id [16]byte) string {
-	hex.Encode(buf[0:8], id[0:4])
-	buf[8] = '-'
-	hex.Encode(buf[9:13], id[4:6])
-	buf[13] = '-'
-	hex.Encode(buf[14:18], id[6:8])
-	buf[18] = '-'
-	hex.Encode(buf[19:23], id[8:10])
-	buf[23] = '-'
-	hex.Encode(buf[24:36], id[10:16])
-	return string(buf[:])
 }
 
 // StagingDone marks the source's staging complete.

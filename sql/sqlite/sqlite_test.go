@@ -111,11 +111,3 @@ func TestOneImportAtATime(t *testing.T) {
 		t.Fatal("the second import did not start after the first ended")
 	}
 }
-
-func TestFormatUUID(t *testing.T) {
-	var buf [36]byte
-	id := [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef, 0x80, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07}
-	if got := formatUUID(&buf, id); got != "12345678-9abc-4def-8001-020304050607" {
-		t.Errorf("formatUUID = %s", got)
-	}
-}

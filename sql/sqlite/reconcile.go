@@ -376,13 +376,43 @@ func (d *DB) FinishReconcile(ctx context.Context, runID int64, outcome string, c
 			changed = ?, transitions = ? WHERE id = ?`, ts(time.Now()), outcome, c.Examined, c.Changed, string(trans), runID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM token_writes WHERE id <= (SELECT min(seen_write) FROM reconcile_watermarks)`)
-		return err
+		return nil
 	})
+	if err == nil && !o.DryRun {
+		err = d.pruneWrites(ctx)
+	}
 	if err != nil {
 		err = fmt.Errorf("record reconcile end: %w", err)
 	}
 	return errors.Join(err, d.releaseReconcileLock())
+}
+
+// pruneChunk bounds one prune statement: SQLite collects the row ids a
+// DELETE removes in memory first, so one statement over millions of rows
+// would cost hundreds of MB.
+const pruneChunk = 50_000
+
+// pruneWrites drops the part of the write log that every account's
+// watermark has passed, a chunk per transaction.
+func (d *DB) pruneWrites(ctx context.Context) error {
+	var upto sql.NullInt64
+	if err := d.db.GetContext(ctx, &upto, `SELECT min(seen_write) FROM reconcile_watermarks`); err != nil || !upto.Valid {
+		return err
+	}
+	for {
+		var n int64
+		err := d.write(ctx, func(tx *sqlx.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM token_writes WHERE id <= min(?1,
+				(SELECT id FROM token_writes ORDER BY id LIMIT 1) + ?2)`, upto.Int64, pruneChunk)
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			return err
+		})
+		if err != nil || n == 0 {
+			return err
+		}
+	}
 }
 
 // LookupToken loads a token with its events and customer.

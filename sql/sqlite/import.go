@@ -202,8 +202,8 @@ func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partitio
 			WHERE source_id = ? AND partition = ?), 0)`, sourceID, partition); err != nil {
 			return err
 		}
-		// The last occurrences, once, in a temporary table in memory: the
-		// tokens and the events are both taken from it.
+		// The last occurrences, once, in a temporary table (a temporary
+		// file when large): the tokens and the events are both taken from it.
 		if _, err := tx.ExecContext(ctx, query("merge_last_table")); err != nil {
 			return err
 		}

@@ -5,7 +5,7 @@ INSERT INTO token_events AS e
        (account_id, token_type, token_value, event, created_at, status, expires_at, metadata, run_id)
 SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata, ?1
 FROM temp.merge_last
-WHERE true
+WHERE true -- SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT (parsing ambiguity)
 ON CONFLICT (account_id, token_value, token_type, event, created_at) DO UPDATE
    SET status = excluded.status,
        expires_at = excluded.expires_at,

@@ -201,7 +201,7 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
 			return err
 		}
-		if err := tx.GetContext(ctx, &r, query(merge), partition, sourceID, runID); err != nil {
+		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), partition, sourceID, runID); err != nil {
 			return err
 		}
 		// Only one import runs at a time (the import lock), so whatever

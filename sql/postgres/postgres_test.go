@@ -126,10 +126,12 @@ func TestEveryQueryParses(t *testing.T) {
 	texts := map[string]string{
 		"reconcile full":        query("reconcile_decide_full") + query("reconcile_store"),
 		"reconcile incremental": query("reconcile_decide_work") + query("reconcile_store"),
+		"merge":                 query("merge_staged") + query("merge_partition"),
+		"merge with upserts":    query("merge_staged") + query("merge_partition_upsert"),
 	}
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".sql")
-		if !strings.HasPrefix(name, "reconcile_decide_") && name != "reconcile_store" { // fragments, composed above
+		if !strings.HasPrefix(name, "reconcile_decide_") && name != "reconcile_store" && !strings.HasPrefix(name, "merge_") { // fragments, composed above
 			texts[name] = query(name)
 		}
 	}

@@ -1,6 +1,7 @@
 -- Merges one staged partition of a source into tokens and token_events and
 -- counts what happened. $1 partition, $2 source id, $3 run id.
--- d:   the last occurrence (largest seq) of each event key, in key order.
+-- Appended to merge_staged.sql, which gives d: the last occurrence of each
+-- event key, in key order.
 -- cmp: each with the stored event of the same key, if any. Splitting new,
 --      changed and unchanged events here lets new ones go in by plain
 --      INSERT (an upsert's speculative insertion costs an extra probe and
@@ -11,12 +12,6 @@
 -- Only one import runs at a time (the import lock). Should another writer
 -- insert one of these keys meanwhile, the plain inserts fail with a unique
 -- violation and the partition is merged again by merge_partition_upsert.sql.
-WITH d AS (
-    SELECT DISTINCT ON (account_id, token_value, token_type, event, created_at)
-           account_id, token_type, token_value, event, created_at, status, expires_at, metadata, token_id
-    FROM import_stage
-    WHERE partition = $1 AND source_id = $2
-    ORDER BY account_id, token_value, token_type, event, created_at, seq DESC
 ), cmp AS MATERIALIZED (
     SELECT d.*, e.account_id IS NOT NULL AS stored,
            e.account_id IS NOT NULL AND (e.status, e.expires_at, e.metadata)

@@ -2,17 +2,11 @@
 -- against rows that other writers insert meanwhile. Merges one staged
 -- partition of a source into tokens and token_events and
 -- counts what happened. $1 partition, $2 source id, $3 run id.
--- d: the last occurrence (largest seq) of each event key, in the primary
---    key's order, so that index pages are visited in order.
+-- Appended to merge_staged.sql, which gives d: the last occurrence of each
+-- event key, in key order.
 -- tok: a token gets its id when its first event is stored (a random UUID
 --      the importer made; gen_random_uuid() would cost more than the insert).
 -- up: events inserted or changed; unchanged events are not rewritten.
-WITH d AS (
-    SELECT DISTINCT ON (account_id, token_value, token_type, event, created_at)
-           account_id, token_type, token_value, event, created_at, status, expires_at, metadata, token_id
-    FROM import_stage
-    WHERE partition = $1 AND source_id = $2
-    ORDER BY account_id, token_value, token_type, event, created_at, seq DESC
 ), tok AS (
     INSERT INTO tokens (account_id, token_type, token_value, id)
     SELECT DISTINCT ON (account_id, token_value, token_type) account_id, token_type, token_value, token_id FROM d

@@ -111,3 +111,32 @@ func TestOneImportAtATime(t *testing.T) {
 		t.Fatal("the second import did not start after the first ended")
 	}
 }
+
+// TestAbandonedStageDropped: a run's start drops the staged rows of sources
+// that no longer exist and keeps those of a source waiting to resume.
+func TestAbandonedStageDropped(t *testing.T) {
+	ctx := context.Background()
+	d := openTemp(t)
+	if _, err := d.db.ExecContext(ctx, `INSERT INTO import_sources (id, source_key, run_id) VALUES (7, 'waiting', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []int{3, 7, 9} {
+		if _, err := d.db.ExecContext(ctx, `INSERT INTO import_stage (source_id, partition, seq, ord, token_id, account_id,
+			token_type, token_value, event, created_at, status, metadata) VALUES (?, 0, 0, 0, 'x', 'P00000001', 'sha1:email',
+			'00', 'e', '2024-01-01T00:00:00.000000Z', 'OPT_OUT', '{}')`, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runID, err := d.StartImport(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.FinishImport(ctx, runID, "done", []byte(`{}`), time.Now())
+	var left []int
+	if err := d.db.SelectContext(ctx, &left, `SELECT source_id FROM import_stage ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != 7 {
+		t.Errorf("stage holds sources %v, want [7]", left)
+	}
+}

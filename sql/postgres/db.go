@@ -34,15 +34,8 @@ const (
 	importLockKey    = 0x746f6b656e6577
 )
 
-// query returns an embedded query by file name (without .sql). A missing
-// file is a programming error caught by the tests.
-func query(name string) string {
-	b, err := queryFS.ReadFile("queries/" + name + ".sql")
-	if err != nil {
-		panic("postgres: missing query " + name)
-	}
-	return string(b)
-}
+// query returns an embedded query by file name (without .sql).
+func query(name string) string { return schema.Query(queryFS, name) }
 
 // DB is a PostgreSQL store.
 type DB struct {

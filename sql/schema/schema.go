@@ -1,6 +1,7 @@
-// Package schema loads a store's embedded schema migrations: files named
-// NNN_what.sql, applied in the order of their numbers. Each store applies
-// them its own way (locks and bookkeeping differ).
+// Package schema loads a store's embedded SQL: its schema migrations, files
+// named NNN_what.sql applied in the order of their numbers (each store
+// applies them its own way: locks and bookkeeping differ), and its queries,
+// one purpose per file under queries/.
 package schema
 
 import (
@@ -41,4 +42,14 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	return ms, nil
+}
+
+// Query returns the query queries/NAME.sql of fsys. A missing file is a
+// programming error, caught by each store's test that prepares every query.
+func Query(fsys fs.FS, name string) string {
+	b, err := fs.ReadFile(fsys, "queries/"+name+".sql")
+	if err != nil {
+		panic("missing query " + name)
+	}
+	return string(b)
 }

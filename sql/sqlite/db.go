@@ -21,8 +21,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // the driver
 
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/sql/schema"
@@ -34,15 +33,8 @@ var migrationFS embed.FS
 //go:embed queries/*.sql
 var queryFS embed.FS
 
-// query returns an embedded query by file name (without .sql). A missing
-// file is a programming error caught by the tests.
-func query(name string) string {
-	b, err := queryFS.ReadFile("queries/" + name + ".sql")
-	if err != nil {
-		panic("sqlite: missing query " + name)
-	}
-	return string(b)
-}
+// query returns an embedded query by file name (without .sql).
+func query(name string) string { return schema.Query(queryFS, name) }
 
 // DB is an SQLite store.
 type DB struct {
@@ -151,9 +143,6 @@ func (d *DB) Close() error {
 	return errors.Join(d.releaseImportLock(), d.releaseReconcileLock(), d.db.Close())
 }
 
-// Path is the database file.
-func (d *DB) Path() string { return d.path }
-
 // write runs fn in a write transaction, committed when fn succeeds.
 func (d *DB) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	d.writeMu.Lock()
@@ -173,21 +162,6 @@ func ignoreDone(err error) error {
 		return nil
 	}
 	return err
-}
-
-// Busy reports whether err is SQLite's "database is locked" or "table is
-// locked", which another process's long write can cause past the busy
-// timeout; classified by result code, not message.
-func Busy(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code() & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return true
-	}
-	return false
 }
 
 // migrate applies pending migrations in one write transaction, which also

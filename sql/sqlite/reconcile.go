@@ -47,11 +47,14 @@ func (d *DB) StartReconcile(ctx context.Context, accounts []string, o tokenevent
 	sorted := append([]string{}, accounts...)
 	sort.Strings(sorted)
 	list, _ := json.Marshal(sorted)
+	outcome := "running"
+	if o.DryRun {
+		outcome = "dry_run" // removed at the end
+	}
 	var id int64
 	err := d.write(ctx, func(tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &id, `INSERT INTO reconcile_runs (started_at, as_of, accounts, full_run, outcome)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`, ts(time.Now()), ts(o.AsOf), string(list), o.Full,
-			map[bool]string{true: "dry_run", false: "running"}[o.DryRun])
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, ts(time.Now()), ts(o.AsOf), string(list), o.Full, outcome)
 	})
 	if err != nil {
 		return 0, errors.Join(fmt.Errorf("start reconcile run: %w", err), d.releaseReconcileLock())

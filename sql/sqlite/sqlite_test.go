@@ -77,7 +77,7 @@ func TestTimestamps(t *testing.T) {
 func TestOneImportAtATime(t *testing.T) {
 	ctx := context.Background()
 	a := openTemp(t)
-	b, err := Open(ctx, a.Path(), Options{})
+	b, err := Open(ctx, a.path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ package tokenevents
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -23,16 +22,33 @@ const (
 // and no live event.
 const StatusUnknown = "UNKNOWN"
 
-var (
-	accountRe = regexp.MustCompile(`^[PT][0-9]{8}$`)
-	statusRe  = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
-)
+// ValidAccountID reports whether id is an account id: ^[PT][0-9]{8}$.
+// (Checked by hand: a regexp here cost 5% of an import's CPU.)
+func ValidAccountID(id string) bool {
+	if len(id) != 9 || (id[0] != 'P' && id[0] != 'T') {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
-// ValidAccountID reports whether id is an account id (P or T and 8 digits).
-func ValidAccountID(id string) bool { return accountRe.MatchString(id) }
-
-// ValidStatus reports whether s is an upper-case status identifier.
-func ValidStatus(s string) bool { return statusRe.MatchString(s) }
+// ValidStatus reports whether s is an upper-case status identifier:
+// ^[A-Z][A-Z0-9_]*$.
+func ValidStatus(s string) bool {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // Event is one token event as stored. Its key is (AccountID, TokenType,
 // TokenValue, Event, CreatedAt); importing the same key again updates

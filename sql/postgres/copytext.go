@@ -135,7 +135,13 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 // appendCopyText escapes a value for COPY's text format: backslash, tab,
 // newline and carriage return.
 func appendCopyText(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
+	// Most values need no escape: append them whole.
+	i := 0
+	for i < len(s) && s[i] != '\\' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' {
+		i++
+	}
+	buf = append(buf, s[:i]...)
+	for ; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\\':
 			buf = append(buf, '\\', '\\')

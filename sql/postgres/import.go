@@ -201,6 +201,17 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
 			return err
 		}
+		if merge == "merge_partition" {
+			// Nothing stored yet where this partition's tokens go (a first
+			// import): then no row needs a probe.
+			var empty bool
+			if err := tx.GetContext(ctx, &empty, query("staged_ranges_empty"), partition, sourceID); err != nil {
+				return err
+			}
+			if empty {
+				merge = "merge_partition_new"
+			}
+		}
 		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), partition, sourceID, runID); err != nil {
 			return err
 		}

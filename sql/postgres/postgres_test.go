@@ -128,6 +128,7 @@ func TestEveryQueryParses(t *testing.T) {
 		"reconcile incremental": query("reconcile_decide_work") + query("reconcile_store"),
 		"merge":                 query("merge_staged") + query("merge_partition"),
 		"merge with upserts":    query("merge_staged") + query("merge_partition_upsert"),
+		"merge of new ranges":   query("merge_staged") + query("merge_partition_new"),
 	}
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".sql")
@@ -200,13 +201,17 @@ func TestAppendCopyText(t *testing.T) {
 	}
 }
 
-// TestMergeFallsBackToUpserts: an event that another writer stored between
-// staging and merging makes the plain insert fail with a unique violation;
-// the partition is then merged with upserts, with the right counts.
+// TestMergeFallsBackToUpserts: an event that another writer stores while
+// a partition is merged makes the plain insert fail with a unique
+// violation; the partition is then merged with upserts, with the right
+// counts. The writer's transaction is still open when the merge checks
+// for stored rows, so the merge takes the path without probes and meets
+// the writer's row only at the insert.
 func TestMergeFallsBackToUpserts(t *testing.T) {
 	ctx := context.Background()
 	dsn := testdb.New(t)
-	d, err := Open(ctx, dsn, Options{})
+	var logs syncBuffer
+	d, err := Open(ctx, dsn, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,18 +237,132 @@ func TestMergeFallsBackToUpserts(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := testdb.Open(t, dsn)
-	if _, err := db.Exec(`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id)
-		VALUES ('P00000001', 'sha1:email', $1, 'e', $2, 'OPT_IN', 0)`, a, at); err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.MergePartition(ctx, runID, st.ID, 0)
+	writer, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Staged != 2 || c.New != 1 || c.Updated != 1 || c.Unchanged != 0 || c.Duplicates != 0 {
+	defer func() { _ = writer.Rollback() }()
+	if _, err := writer.Exec(`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id)
+		VALUES ('P00000001', 'sha1:email', $1, 'e', $2, 'OPT_IN', 0)`, a, at); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		c   tokenevents.MergeCounts
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := d.MergePartition(ctx, runID, st.ID, 0)
+		done <- result{c, err}
+	}()
+	// Commit once the merge waits for the writer's row.
+	deadline := time.Now().Add(10 * time.Second)
+	for testdb.Count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the merge never waited for the writer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := writer.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if c := r.c; c.Staged != 2 || c.New != 1 || c.Updated != 1 || c.Unchanged != 0 || c.Duplicates != 0 {
 		t.Errorf("counts %+v", c)
+	}
+	if !strings.Contains(logs.String(), "merging the partition again with upserts") {
+		t.Errorf("no fallback to upserts logged: %s", logs.String())
 	}
 	if n := testdb.Count(t, db, `SELECT count(*) FROM token_events WHERE token_value = $1 AND status = 'OPT_OUT'`, a); n != 1 {
 		t.Error("the staged event did not win over the one written meanwhile")
 	}
+}
+
+// TestStagedRangesEmpty: a partition is merged without probes only when
+// nothing is stored, per staged account, between its lowest and highest
+// staged token value.
+func TestStagedRangesEmpty(t *testing.T) {
+	ctx := context.Background()
+	lo, mid, hi, above := "04"+strings.Repeat("0", 38), "05"+strings.Repeat("0", 38), "06"+strings.Repeat("0", 38), "07"+strings.Repeat("0", 38)
+	const a, b = "P00000001", "P00000002"
+	for _, tc := range []struct {
+		name   string
+		staged [][2]string // account, token value
+		stored string      // SQL run before the check
+		empty  bool
+	}{
+		{"nothing stored", [][2]string{{a, lo}, {a, hi}}, ``, true},
+		{"a token inside the range", [][2]string{{a, lo}, {a, hi}},
+			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000001', 'sha1:email', '` + mid + `')`, false},
+		{"a token outside the range", [][2]string{{a, lo}, {a, hi}},
+			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000001', 'sha1:email', '` + above + `')`, true},
+		{"another account's token", [][2]string{{a, lo}, {a, hi}},
+			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000002', 'sha1:email', '` + mid + `')`, true},
+		{"an event without its token", [][2]string{{a, lo}, {a, hi}},
+			`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id)
+			 VALUES ('P00000001', 'sha1:email', '` + hi + `', 'e', now(), 'OPT_OUT', 0)`, false},
+		{"one of two accounts stored", [][2]string{{a, lo}, {b, lo}, {b, hi}},
+			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000002', 'sha1:phone_number', '` + mid + `')`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := testdb.New(t)
+			d, err := Open(ctx, dsn, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			runID, err := d.StartImport(ctx, []byte(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := d.OpenSource(ctx, runID, "k", 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch := &tokenevents.Batch{SourceID: st.ID, File: "f",
+				Marks: []tokenevents.StageMark{{Partition: 1, UptoRow: int64(len(tc.staged)) - 1, Events: int64(len(tc.staged))}}}
+			for i, s := range tc.staged {
+				batch.Events = append(batch.Events, tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: s[0], TokenType: "sha1:email",
+					TokenValue: s[1], Event: "e", Status: "OPT_OUT", CreatedAt: time.Now(), Metadata: []byte(`{}`)},
+					Partition: 1, Seq: int64(i), Row: int64(i)})
+			}
+			if err := d.StageBatch(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			db := testdb.Open(t, dsn)
+			if tc.stored != "" {
+				testdb.Must(t, execErr(db.Exec(tc.stored)), "store")
+			}
+			var empty bool
+			if err := db.QueryRow(query("staged_ranges_empty"), 1, st.ID).Scan(&empty); err != nil {
+				t.Fatal(err)
+			}
+			if empty != tc.empty {
+				t.Errorf("empty = %v, want %v", empty, tc.empty)
+			}
+		})
+	}
+}
+
+func execErr(_ any, err error) error { return err }
+
+// syncBuffer collects log output that a logger and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,7 +1,8 @@
 -- Merges one staged partition of a source into tokens and token_events and
 -- counts what happened. $1 partition, $2 source id, $3 run id.
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
--- event key, in key order.
+-- event key, sorted by token. merge_partition_new.sql does the same job
+-- where nothing is stored yet.
 -- cmp: each with the stored event of the same key, if any. Splitting new,
 --      changed and unchanged events here lets new ones go in by plain
 --      INSERT (an upsert's speculative insertion costs an extra probe and
@@ -21,24 +22,26 @@
            ON e.account_id = d.account_id AND e.token_value = d.token_value AND e.token_type = d.token_type
           AND e.event = d.event AND e.created_at = d.created_at
 ), tok AS (
-    INSERT INTO tokens (account_id, token_type, token_value, id)
-    SELECT n.account_id, n.token_type, n.token_value, n.token_id
-    FROM (SELECT DISTINCT ON (account_id, token_value, token_type) account_id, token_type, token_value, token_id
+    INSERT INTO tokens (account_id, token_type, token_value, id, written_xid)
+    SELECT n.account_id, n.token_type, n.token_value, n.token_id, (SELECT current_xid())
+    FROM (SELECT DISTINCT ON (token_value, account_id, token_type) account_id, token_type, token_value, token_id
           FROM cmp WHERE NOT stored
-          ORDER BY account_id, token_value, token_type) n
+          ORDER BY token_value, account_id, token_type) n
     WHERE NOT EXISTS (SELECT 1 FROM tokens t
                       WHERE t.account_id = n.account_id AND t.token_value = n.token_value AND t.token_type = n.token_type)
     RETURNING 1
 ), ins AS (
-    INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, expires_at, metadata, run_id)
-    SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata, $3
+    INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
+                              run_id, written_xid)
+    SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
+           $3, (SELECT current_xid())
     FROM cmp
-    WHERE NOT stored -- in key order already: cmp is d's sorted rows joined in order
+    WHERE NOT stored -- sorted already: cmp is d's sorted rows joined in order
     RETURNING 1
 ), upd AS (
     UPDATE token_events e
        SET status = c.status, expires_at = c.expires_at, metadata = c.metadata, run_id = $3,
-           updated_at = now(), written_xid = current_xid()
+           updated_at = now(), written_xid = (SELECT current_xid())
       FROM cmp c
      WHERE c.changed
        AND e.account_id = c.account_id AND e.token_value = c.token_value AND e.token_type = c.token_type

@@ -3,14 +3,14 @@
 -- partition of a source into tokens and token_events and
 -- counts what happened. $1 partition, $2 source id, $3 run id.
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
--- event key, in key order.
+-- event key, sorted by token.
 -- tok: a token gets its id when its first event is stored (a random UUID
 --      the importer made; gen_random_uuid() would cost more than the insert).
 -- up: events inserted or changed; unchanged events are not rewritten.
 ), tok AS (
     INSERT INTO tokens (account_id, token_type, token_value, id)
-    SELECT DISTINCT ON (account_id, token_value, token_type) account_id, token_type, token_value, token_id FROM d
-    ORDER BY account_id, token_value, token_type
+    SELECT DISTINCT ON (token_value, account_id, token_type) account_id, token_type, token_value, token_id FROM d
+    ORDER BY token_value, account_id, token_type
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), up AS (

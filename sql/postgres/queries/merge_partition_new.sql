@@ -1,0 +1,35 @@
+-- Merges one staged partition of a source into key ranges where nothing is
+-- stored yet (staged_ranges_empty.sql said so): every event and every token
+-- is new, so they go in by plain INSERT without a probe per row. Counts what
+-- happened. $1 partition, $2 source id, $3 run id.
+-- Appended to merge_staged.sql, which gives d: the last occurrence of each
+-- event key, sorted by token.
+-- f: d with the first event of each token marked; the window's order is
+--    d's, so it sorts nothing.
+-- Should another writer store one of these keys meanwhile, an insert fails
+-- with a unique violation and the partition is merged again by
+-- merge_partition_upsert.sql.
+), f AS (
+    SELECT d.*, row_number() OVER (PARTITION BY token_value, account_id, token_type
+                                   ORDER BY event, created_at) = 1 AS first_of_token
+    FROM d
+), tok AS (
+    INSERT INTO tokens (account_id, token_type, token_value, id, written_xid)
+    SELECT account_id, token_type, token_value, token_id, (SELECT current_xid())
+    FROM f
+    WHERE first_of_token
+    RETURNING 1
+), ins AS (
+    INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
+                              run_id, written_xid)
+    SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
+           $3, (SELECT current_xid())
+    FROM f
+    RETURNING 1
+)
+SELECT (SELECT staged_events FROM import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
+       n AS distinct_keys,
+       (SELECT count(*) FROM tok) AS new_tokens,
+       n AS inserted,
+       0::bigint AS changed
+FROM (SELECT count(*) AS n FROM ins) i

@@ -44,6 +44,8 @@ type DB struct {
 	retry RetryPolicy
 	// lock is the connection that holds the import lock during a run.
 	lock *sqlx.Conn
+	// mergeJoin is joinAuto but in tests of either way.
+	mergeJoin joinChoice
 }
 
 // Options configure Open.

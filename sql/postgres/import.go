@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/tokenevents/tokenevents"
 )
@@ -201,18 +202,31 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
 			return err
 		}
+		args := []any{partition, sourceID, runID}
 		if merge == "merge_partition" {
-			// Nothing stored yet where this partition's tokens go (a first
-			// import): then no row needs a probe.
-			var empty bool
-			if err := tx.GetContext(ctx, &empty, query("staged_ranges_empty"), partition, sourceID); err != nil {
+			var sr stagedRanges
+			if err := tx.GetContext(ctx, &sr, query("staged_ranges"), partition, sourceID); err != nil {
 				return err
 			}
-			if empty {
+			switch {
+			case sr.Empty:
+				// Nothing stored yet where this partition's tokens go (a
+				// first import): no row needs a probe.
 				merge = "merge_partition_new"
+			case d.mergeJoin == joinRead || d.mergeJoin == joinAuto && sr.readRange():
+				if _, err := tx.ExecContext(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
+					return err
+				}
+			default: // joinProbe
+				if _, err := tx.ExecContext(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
+					return err
+				}
+			}
+			if merge == "merge_partition" {
+				args = append(args, sr.Accounts, sr.Lo, sr.Hi)
 			}
 		}
-		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), partition, sourceID, runID); err != nil {
+		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), args...); err != nil {
 			return err
 		}
 		// Only one import runs at a time (the import lock), so whatever
@@ -230,6 +244,62 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 	}
 	return tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
 		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens}, nil
+}
+
+// joinChoice is how a merge finds the stored events of staged keys.
+type joinChoice int
+
+const (
+	joinAuto  joinChoice = iota // by stagedRanges.readRange
+	joinProbe                   // an index probe per staged key
+	joinRead                    // one ordered pass over the staged key range
+)
+
+// stagedRanges is what staged_ranges.sql tells of a staged partition.
+type stagedRanges struct {
+	Empty       bool           `db:"empty"`
+	Accounts    pq.StringArray `db:"accounts"`
+	Lo          string         `db:"lo"`
+	Hi          string         `db:"hi"`
+	Staged      int64          `db:"staged"`
+	StoredTotal float64        `db:"stored_total"`
+}
+
+// readRange reports whether the merge should read the stored events of the
+// staged key range in one ordered pass rather than probe for each staged
+// key: when the range stores no more than about three times as many events
+// as are staged (a probe costs about three times a row read in order).
+// Token values are uniform hashes, so the range's share of token_events is
+// its share of the hex space; all accounts are counted, an upper bound.
+func (r stagedRanges) readRange() bool {
+	return float64(r.Staged)*3 >= r.StoredTotal*hexSpan(r.Lo, r.Hi)
+}
+
+// hexSpan is the share of the space of hex token values between lo and hi
+// (inclusive), from their first eight digits.
+func hexSpan(lo, hi string) float64 {
+	prefix := func(s string, pad byte) float64 {
+		var v uint64
+		for i := range 8 {
+			c := pad
+			if i < len(s) {
+				c = s[i]
+			}
+			v = v<<4 | uint64(unhex(c))
+		}
+		return float64(v)
+	}
+	return (prefix(hi, 'f') - prefix(lo, '0') + 1) / (1 << 32)
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0
 }
 
 // FinishFile records a file's outcome. The source of a done file, or of a

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -337,7 +338,7 @@ func TestStagedRangesEmpty(t *testing.T) {
 				testdb.Must(t, execErr(db.Exec(tc.stored)), "store")
 			}
 			var empty bool
-			if err := db.QueryRow(query("staged_ranges_empty"), 1, st.ID).Scan(&empty); err != nil {
+			if err := db.QueryRow(query("staged_ranges"), 1, st.ID).Scan(&empty, new(any), new(any), new(any), new(any), new(any)); err != nil {
 				t.Fatal(err)
 			}
 			if empty != tc.empty {
@@ -365,4 +366,133 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMergeJoinsAgree: probing for each staged key and reading the staged
+// key range give the same counts and the same stored rows, for unchanged,
+// changed and new events, new tokens and duplicates, over two accounts.
+func TestMergeJoinsAgree(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	v := func(i int) string { return fmt.Sprintf("%02x", i) + strings.Repeat("0", 38) }
+	ev := func(account string, i int, event, status string) tokenevents.StagedEvent {
+		return tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: account, TokenType: "sha1:email",
+			TokenValue: v(i), Event: event, Status: status, CreatedAt: at, Metadata: []byte(`{}`)}, TokenID: [16]byte{byte(i)}}
+	}
+	// Stored first: tokens 1-3 of account 1 and token 1 of account 2.
+	first := []tokenevents.StagedEvent{
+		ev("P00000001", 1, "a", "OPT_OUT"), ev("P00000001", 2, "a", "OPT_OUT"), ev("P00000001", 3, "a", "OPT_IN"),
+		ev("P00000002", 1, "a", "OPT_OUT"),
+	}
+	second := []tokenevents.StagedEvent{
+		ev("P00000001", 1, "a", "OPT_OUT"), // unchanged
+		ev("P00000001", 2, "a", "OPT_IN"),  // changed
+		ev("P00000001", 3, "b", "OPT_OUT"), // a new event of a stored token
+		ev("P00000001", 3, "b", "OPT_IN"),  // ... repeated: the last one wins
+		ev("P00000001", 4, "a", "OPT_OUT"), // a new token
+		ev("P00000002", 1, "a", "OPT_IN"),  // changed, other account
+		ev("P00000002", 3, "a", "OPT_IN"),  // a new token of the other account
+	}
+	var dumps []string
+	for _, choice := range []joinChoice{joinProbe, joinRead} {
+		dsn := testdb.New(t)
+		d, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.mergeJoin = choice
+		var got []tokenevents.MergeCounts
+		for i, events := range [][]tokenevents.StagedEvent{first, second} {
+			runID, err := d.StartImport(ctx, []byte(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := d.OpenSource(ctx, runID, fmt.Sprint("k", i), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch := &tokenevents.Batch{SourceID: st.ID, File: "f", Events: append([]tokenevents.StagedEvent(nil), events...),
+				Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: int64(len(events)) - 1, Events: int64(len(events))}}}
+			for j := range batch.Events {
+				batch.Events[j].Seq, batch.Events[j].Row = int64(j), int64(j)
+			}
+			if err := d.StageBatch(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			c, err := d.MergePartition(ctx, runID, st.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, c)
+		}
+		want := []tokenevents.MergeCounts{
+			{Staged: 4, New: 4, NewTokens: 4},
+			{Staged: 7, Duplicates: 1, New: 3, Updated: 2, Unchanged: 1, NewTokens: 2},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("join %d: counts %+v, want %+v", choice, got, want)
+		}
+		db := testdb.Open(t, dsn)
+		dumps = append(dumps, fmt.Sprint(
+			queryRows(t, db, `SELECT account_id, token_value, event, status FROM token_events ORDER BY 1, 2, 3`),
+			queryRows(t, db, `SELECT account_id, token_value, id FROM tokens ORDER BY 1, 2`)))
+		d.Close()
+	}
+	if dumps[0] != dumps[1] {
+		t.Errorf("probing stored\n%s\nreading the range stored\n%s", dumps[0], dumps[1])
+	}
+}
+
+// queryRows returns q's rows, each printed as one string.
+func queryRows(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s", vals))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestReadRangeChoice(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi string
+		staged int64
+		stored float64
+		read   bool
+	}{
+		{"00", "ff", 1000, 0, true},        // nothing stored
+		{"00", "ff", 1000, 1e6, false},     // a small file into a big table
+		{"04", "07ff", 1000, 64_000, true}, // 1/64 of 64 k stored: 1 k in range
+		{"04", "07ff", 100, 64_000, false}, // 1 k in range, 100 staged
+		{"0400" + strings.Repeat("0", 36), "0400" + strings.Repeat("0", 36), 1, 1e9, true}, // one token: its range is tiny
+		{strings.Repeat("0", 40), "", 10, 1e6, false},                                      // hi missing: the whole space
+	} {
+		r := stagedRanges{Lo: tc.lo, Hi: tc.hi, Staged: tc.staged, StoredTotal: tc.stored}
+		if got := r.readRange(); got != tc.read {
+			t.Errorf("%+v: readRange = %v, want %v (span %g)", tc, got, tc.read, hexSpan(tc.lo, tc.hi))
+		}
+	}
+	if s := hexSpan("00", "ff"); s != 1 {
+		t.Errorf("hexSpan of everything = %g", s)
+	}
 }

@@ -1,9 +1,15 @@
 -- Merges one staged partition of a source into tokens and token_events and
--- counts what happened. $1 partition, $2 source id, $3 run id.
+-- counts what happened. $1 partition, $2 source id, $3 run id; $4 the
+-- staged accounts, $5 and $6 the lowest and highest staged token value
+-- (staged_ranges.sql).
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
 -- event key, sorted by token. merge_partition_new.sql does the same job
 -- where nothing is stored yet.
--- cmp: each with the stored event of the same key, if any. Splitting new,
+-- cmp: each with the stored event of the same key, if any: probed one by one
+--      (a nested loop), or read in one pass over the staged key range and
+--      merge-joined when the partition stages about as many events as that
+--      range stores (the caller picks; the planner cannot, not knowing how
+--      many staged keys are distinct). Splitting new,
 --      changed and unchanged events here lets new ones go in by plain
 --      INSERT (an upsert's speculative insertion costs an extra probe and
 --      WAL record per row) and leaves unchanged ones untouched (ON CONFLICT
@@ -18,7 +24,8 @@
            e.account_id IS NOT NULL AND (e.status, e.expires_at, e.metadata)
                IS DISTINCT FROM (d.status, d.expires_at, d.metadata) AS changed
     FROM d
-    LEFT JOIN token_events e
+    LEFT JOIN (SELECT * FROM token_events
+               WHERE account_id = ANY ($4) AND token_value BETWEEN $5 AND $6) e
            ON e.account_id = d.account_id AND e.token_value = d.token_value AND e.token_type = d.token_type
           AND e.event = d.event AND e.created_at = d.created_at
 ), tok AS (
@@ -28,7 +35,8 @@
           FROM cmp WHERE NOT stored
           ORDER BY token_value, account_id, token_type) n
     WHERE NOT EXISTS (SELECT 1 FROM tokens t
-                      WHERE t.account_id = n.account_id AND t.token_value = n.token_value AND t.token_type = n.token_type)
+                      WHERE t.account_id = ANY ($4) AND t.token_value BETWEEN $5 AND $6
+                        AND t.account_id = n.account_id AND t.token_value = n.token_value AND t.token_type = n.token_type)
     RETURNING 1
 ), ins AS (
     INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
@@ -44,6 +52,7 @@
            updated_at = now(), written_xid = (SELECT current_xid())
       FROM cmp c
      WHERE c.changed
+       AND e.account_id = ANY ($4) AND e.token_value BETWEEN $5 AND $6
        AND e.account_id = c.account_id AND e.token_value = c.token_value AND e.token_type = c.token_type
        AND e.event = c.event AND e.created_at = c.created_at
     RETURNING 1

@@ -1,5 +1,5 @@
 -- Merges one staged partition of a source into key ranges where nothing is
--- stored yet (staged_ranges_empty.sql said so): every event and every token
+-- stored yet (staged_ranges.sql said so): every event and every token
 -- is new, so they go in by plain INSERT without a probe per row. Counts what
 -- happened. $1 partition, $2 source id, $3 run id.
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each

@@ -116,14 +116,14 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 		buf = append(buf, '\t')
 		buf = appendCopyText(buf, e.Event.Event)
 		buf = append(buf, '\t')
-		buf = e.CreatedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = strconv.AppendInt(buf, unixMicro(e.CreatedAt), 10)
 		buf = append(buf, '\t')
 		buf = appendCopyText(buf, e.Status)
 		buf = append(buf, '\t')
 		if e.ExpiresAt.IsZero() {
 			buf = append(buf, `\N`...)
 		} else {
-			buf = e.ExpiresAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+			buf = strconv.AppendInt(buf, unixMicro(e.ExpiresAt), 10)
 		}
 		buf = append(buf, '\t')
 		buf = appendCopyText(buf, string(e.Metadata))
@@ -131,6 +131,10 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 	}
 	return buf
 }
+
+// unixMicro is t in microseconds since the Unix epoch, rounded to the
+// nearest (half away from zero).
+func unixMicro(t time.Time) int64 { return t.Round(time.Microsecond).UnixMicro() }
 
 // appendCopyText escapes a value for COPY's text format: backslash, tab,
 // newline and carriage return.

@@ -17,7 +17,7 @@ import (
 var _ tokenevents.ImportStore = (*DB)(nil)
 
 const copyStage = `COPY import_stage (source_id, partition, seq, token_id, account_id, token_type, token_value, event,
-	created_at, status, expires_at, metadata) FROM STDIN`
+	created_us, status, expires_us, metadata) FROM STDIN`
 
 // StartImport takes the import lock (waiting for a running import to end)
 // and records a new run.

@@ -496,3 +496,63 @@ func TestReadRangeChoice(t *testing.T) {
 		t.Errorf("hexSpan of everything = %g", s)
 	}
 }
+
+// TestStagedTimestamps: timestamps go through the stage as microseconds
+// and come out as they went in (rounded to the nearest microsecond),
+// before 1970, at fractions and far in the future.
+func TestStagedTimestamps(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.New(t)
+	d, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	runID, err := d.StartImport(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.OpenSource(ctx, runID, "k", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := []struct{ in, want string }{
+		{"2024-03-01T10:00:00Z", "2024-03-01T10:00:00Z"},
+		{"2024-03-01T10:00:00.123456Z", "2024-03-01T10:00:00.123456Z"},
+		{"2024-03-01T10:00:00.1234565Z", "2024-03-01T10:00:00.123457Z"},
+		{"2024-03-01T10:00:00.0000004Z", "2024-03-01T10:00:00Z"},
+		{"1969-12-31T23:59:58.5Z", "1969-12-31T23:59:58.5Z"},
+		{"1900-01-01T00:00:00.000001Z", "1900-01-01T00:00:00.000001Z"},
+		{"9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"},
+	}
+	batch := &tokenevents.Batch{SourceID: st.ID, File: "f",
+		Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: int64(len(times)) - 1, Events: int64(len(times))}}}
+	for i, tc := range times {
+		at, err := time.Parse(time.RFC3339Nano, tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch.Events = append(batch.Events, tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: "P00000001",
+			TokenType: "sha1:email", TokenValue: fmt.Sprintf("%040x", i), Event: "e", Status: "OPT_OUT",
+			CreatedAt: at, ExpiresAt: at, Metadata: []byte(`{}`)}, Seq: int64(i), Row: int64(i)})
+	}
+	if err := d.StageBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.MergePartition(ctx, runID, st.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	db := testdb.Open(t, dsn)
+	for i, tc := range times {
+		var created, expires time.Time
+		if err := db.QueryRow(`SELECT created_at, expires_at FROM token_events WHERE token_value = $1`,
+			fmt.Sprintf("%040x", i)).Scan(&created, &expires); err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range []time.Time{created, expires} {
+			if s := got.UTC().Format(time.RFC3339Nano); s != tc.want {
+				t.Errorf("%s came back as %s, want %s", tc.in, s, tc.want)
+			}
+		}
+	}
+}

@@ -556,3 +556,31 @@ func TestStagedTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterImport: after an import both token tables have fresh planner
+// numbers and no BRIN range left to summarise.
+func TestAfterImport(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.New(t)
+	d, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	db := testdb.Open(t, dsn)
+	testdb.Must(t, execErr(db.Exec(`INSERT INTO tokens (account_id, token_type, token_value)
+		SELECT 'P00000001', 'sha1:email', lpad(to_hex(i), 40, '0') FROM generate_series(1, 3000) i`)), "tokens")
+	testdb.Must(t, execErr(db.Exec(`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id)
+		SELECT account_id, token_type, token_value, 'e', now(), 'OPT_OUT', 1 FROM tokens`)), "events")
+	if err := d.afterImport(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ table, brin string }{{"tokens", "tokens_written"}, {"token_events", "token_events_written"}} {
+		if n := testdb.Count(t, db, `SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass`, tc.table); n != 3000 {
+			t.Errorf("%s: the planner counts %d rows, want 3000", tc.table, n)
+		}
+		if n := testdb.Count(t, db, `SELECT brin_summarize_new_values($1::regclass)`, tc.brin); n != 0 {
+			t.Errorf("%s: %d ranges were left unsummarised", tc.brin, n)
+		}
+	}
+}

@@ -1,4 +1,4 @@
--- After an import: summarise the BRIN ranges it filled, so that the next
--- incremental reconcile reads just those (ANALYZE follows, from Go).
-SELECT brin_summarize_new_values('token_events_written'::regclass),
-       brin_summarize_new_values('tokens_written'::regclass)
+-- After an import: summarise the BRIN ranges it filled in one table ($1,
+-- the BRIN index on written_xid), so that the next incremental reconcile
+-- reads just those (ANALYZE of the table follows, from Go).
+SELECT brin_summarize_new_values($1::regclass)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -46,6 +47,9 @@ type DB struct {
 	lock *sqlx.Conn
 	// mergeJoin is joinAuto but in tests of either way.
 	mergeJoin joinChoice
+	// wrote is set once this run may have written tokens or events: the
+	// statistics are refreshed after it only then.
+	wrote atomic.Bool
 }
 
 // Options configure Open.

@@ -40,6 +40,7 @@ func (d *DB) StartImport(ctx context.Context, options []byte) (int64, error) {
 		}
 		d.lock = conn
 	}
+	d.wrote.Store(false)
 	var id int64
 	err := d.retry.Do(ctx, d.log, "start import", func() error {
 		return d.db.GetContext(ctx, &id, `INSERT INTO import_runs (options) VALUES ($1) RETURNING id`, string(options))
@@ -113,6 +114,9 @@ func (d *DB) openSourceOnce(ctx context.Context, runID int64, sourceKey string, 
 		return st, err
 	}
 	for _, r := range rows {
+		if r.Merged {
+			d.wrote.Store(true) // by the run that was interrupted, perhaps
+		}
 		if r.Partition >= 0 && r.Partition < partitions {
 			st.StagedUpto[r.Partition] = r.StagedUpto
 			st.Merged[r.Partition] = r.Merged
@@ -243,6 +247,9 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 	if err != nil {
 		return tokenevents.MergeCounts{}, err
 	}
+	if r.Inserted+r.Changed+r.NewTokens > 0 {
+		d.wrote.Store(true)
+	}
 	return tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
 		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens}, nil
 }
@@ -336,14 +343,6 @@ func finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tok
 	return err
 }
 
-// wroteFiles reports whether the run imported a file (rather than skipping
-// every one as unchanged).
-func (d *DB) wroteFiles(ctx context.Context, runID int64) bool {
-	var wrote bool
-	err := d.db.GetContext(ctx, &wrote, `SELECT EXISTS (SELECT 1 FROM import_files WHERE run_id = $1 AND outcome = 'done')`, runID)
-	return err == nil && wrote
-}
-
 // FinishImport records the run's end and releases the import lock.
 func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summary []byte, finished time.Time) error {
 	err := d.retry.Do(ctx, d.log, "finish import", func() error {
@@ -358,7 +357,9 @@ func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summ
 	if err != nil {
 		err = fmt.Errorf("record run end: %w", err)
 	}
-	if err == nil && outcome == "done" && d.wroteFiles(ctx, runID) {
+	// A run that wrote nothing (an unchanged file imported with --force)
+	// leaves the statistics as they are: analysing costs seconds at 10^7 rows.
+	if err == nil && outcome == "done" && d.wrote.Load() {
 		if aerr := d.afterImport(ctx); aerr != nil {
 			d.log.Warn("statistics not refreshed after the import", "err", aerr)
 		}

@@ -584,3 +584,60 @@ func TestAfterImport(t *testing.T) {
 		}
 	}
 }
+
+// TestStatisticsRefreshedAfterWrites: a run that wrote events analyses the
+// token tables at its end; a run that wrote nothing (an unchanged file
+// imported again) leaves them be.
+func TestStatisticsRefreshedAfterWrites(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.New(t)
+	d, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	db := testdb.Open(t, dsn)
+	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	run := func(status string) {
+		t.Helper()
+		runID, err := d.StartImport(ctx, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := d.OpenSource(ctx, runID, "k-"+status, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := &tokenevents.Batch{SourceID: st.ID, File: "f",
+			Events: []tokenevents.StagedEvent{{Event: tokenevents.Event{AccountID: "P00000001", TokenType: "sha1:email",
+				TokenValue: strings.Repeat("0", 40), Event: "e", Status: status, CreatedAt: at, Metadata: []byte(`{}`)}}},
+			Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: 0, Events: 1}}}
+		testdb.Must(t, d.StageBatch(ctx, batch), "stage")
+		testdb.Must(t, d.StagingDone(ctx, st.ID), "staging done")
+		if _, err := d.MergePartition(ctx, runID, st.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		testdb.Must(t, d.FinishFile(ctx, runID, st.ID, tokenevents.ImportFile{Name: "f", ContentDigest: status,
+			OptionsDigest: "o", Outcome: "done"}, false), "finish file")
+		testdb.Must(t, d.FinishImport(ctx, runID, "done", []byte(`{}`), time.Now()), "finish import")
+	}
+	analysed := func() bool {
+		return testdb.Count(t, db, `SELECT count(*) FROM pg_statistic WHERE starelid = 'token_events'::regclass`) > 0
+	}
+	forget := func() {
+		testdb.Must(t, execErr(db.Exec(`DELETE FROM pg_statistic WHERE starelid = 'token_events'::regclass`)), "forget")
+	}
+	run("OPT_OUT")
+	if !analysed() {
+		t.Error("not analysed after a run that wrote an event")
+	}
+	forget()
+	run("OPT_OUT")
+	if analysed() {
+		t.Error("analysed after a run that wrote nothing")
+	}
+	run("OPT_IN")
+	if !analysed() {
+		t.Error("not analysed after a run that changed an event")
+	}
+}

@@ -203,8 +203,11 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		Changed   int64 `db:"changed"`
 	}
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
-		// The merge sorts one partition: give the sort memory rather than disk.
-		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+		// The merge sorts one partition: give the sort memory rather than
+		// disk. No JIT: its compiling (with inlining, as the merge's cost
+		// estimate passes jit_inline_above_cost) took 0.9 s of a 1.4 s merge
+		// of 139 k unchanged events, and won nothing back.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`); err != nil {
 			return err
 		}
 		args := []any{partition, sourceID, runID}

@@ -184,7 +184,9 @@ func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi st
 		}
 		err := d.inTx(ctx, func(tx *sqlx.Tx) error {
 			// A range's events are sorted once: in memory, not on disk.
-			if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+			// No JIT: compiling a range's query cost more (0.7-1 s at 5 M
+			// events) than it saved.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`); err != nil {
 				return err
 			}
 			return tx.GetContext(ctx, &r, decide+query("reconcile_store"), runID, account, lo, hi, o.AsOf, o.DryRun)

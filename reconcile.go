@@ -101,6 +101,17 @@ func KeyRange(i, n int) (lo, hi string) {
 	return bound(i), bound(i + 1)
 }
 
+// HexNibble is the value of a lower-case hex digit (0 for anything else).
+func HexNibble(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0
+}
+
 // RangesFor returns how many key ranges (a power of two, at most
 // maxRanges) split tokens into ranges of about perRange.
 func RangesFor(tokens, perRange int64, maxRanges int) int {

@@ -262,15 +262,5 @@ func partitionOf(hexValue string) int {
 	if len(hexValue) < 2 {
 		return 0
 	}
-	return int(unhex(hexValue[0])<<4|unhex(hexValue[1])) * Partitions / 256
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	}
-	return 0
+	return int(tokenevents.HexNibble(hexValue[0])<<4|tokenevents.HexNibble(hexValue[1])) * Partitions / 256
 }

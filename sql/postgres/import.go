@@ -212,26 +212,9 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		}
 		args := []any{partition, sourceID, runID}
 		if merge == "merge_partition" {
-			var sr stagedRanges
-			if err := tx.GetContext(ctx, &sr, query("staged_ranges"), partition, sourceID); err != nil {
+			var err error
+			if merge, args, err = d.chooseMerge(ctx, tx, partition, sourceID, runID); err != nil {
 				return err
-			}
-			switch {
-			case sr.Empty:
-				// Nothing stored yet where this partition's tokens go (a
-				// first import): no row needs a probe.
-				merge = "merge_partition_new"
-			case d.mergeJoin == joinRead || d.mergeJoin == joinAuto && sr.readRange():
-				if _, err := tx.ExecContext(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
-					return err
-				}
-			default: // joinProbe
-				if _, err := tx.ExecContext(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
-					return err
-				}
-			}
-			if merge == "merge_partition" {
-				args = append(args, sr.Accounts, sr.Lo, sr.Hi)
 			}
 		}
 		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), args...); err != nil {
@@ -255,6 +238,31 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 	}
 	return tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
 		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens}, nil
+}
+
+// chooseMerge picks how to merge a staged partition, within the merge's
+// transaction: merge_partition_new.sql where nothing is stored yet, else
+// merge_partition.sql with the join pinned to a probe per staged key or one
+// ordered pass over the staged key range. It returns the query and its
+// arguments.
+func (d *DB) chooseMerge(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID int64) (string, []any, error) {
+	var sr stagedRanges
+	if err := tx.GetContext(ctx, &sr, query("staged_ranges"), partition, sourceID); err != nil {
+		return "", nil, err
+	}
+	if sr.Empty {
+		// Nothing stored yet where this partition's tokens go (a first
+		// import): no row needs a probe.
+		return "merge_partition_new", []any{partition, sourceID, runID}, nil
+	}
+	pin := `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off` // a probe per key
+	if d.mergeJoin == joinRead || d.mergeJoin == joinAuto && sr.readRange() {
+		pin = `SET LOCAL enable_nestloop = off`
+	}
+	if _, err := tx.ExecContext(ctx, pin); err != nil {
+		return "", nil, err
+	}
+	return "merge_partition", []any{partition, sourceID, runID, sr.Accounts, sr.Lo, sr.Hi}, nil
 }
 
 // joinChoice is how a merge finds the stored events of staged keys.
@@ -296,21 +304,11 @@ func hexSpan(lo, hi string) float64 {
 			if i < len(s) {
 				c = s[i]
 			}
-			v = v<<4 | uint64(unhex(c))
+			v = v<<4 | uint64(tokenevents.HexNibble(c))
 		}
 		return float64(v)
 	}
 	return (prefix(hi, 'f') - prefix(lo, '0') + 1) / (1 << 32)
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	}
-	return 0
 }
 
 // FinishFile records a file's outcome. The source of a done file, or of a

@@ -465,7 +465,12 @@ func queryRows(t *testing.T, db *sql.DB, q string) []string {
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s", vals))
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				vals[i] = string(b)
+			}
+		}
+		out = append(out, fmt.Sprint(vals))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -639,5 +644,42 @@ func TestStatisticsRefreshedAfterWrites(t *testing.T) {
 	run("OPT_IN")
 	if !analysed() {
 		t.Error("not analysed after a run that changed an event")
+	}
+}
+
+// TestStageMigrationKeepsStagedRows: events a resumable run left staged
+// before 003_stage_micros.sql come through it as the same instants.
+func TestStageMigrationKeepsStagedRows(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.New(t)
+	db := testdb.Open(t, dsn)
+	ms, err := schema.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdb.Must(t, execErr(db.Exec(`CREATE TABLE schema_migrations (
+		version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)), "schema_migrations")
+	for _, m := range ms {
+		if m.Version >= 3 {
+			break
+		}
+		testdb.Must(t, execErr(db.Exec(m.Body)), "%s", m.Name)
+		testdb.Must(t, execErr(db.Exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)), "record")
+	}
+	testdb.Must(t, execErr(db.Exec(`INSERT INTO import_stage (source_id, partition, seq, token_id, account_id, token_type,
+		token_value, event, created_at, status, expires_at, metadata)
+		VALUES (1, 3, 1, gen_random_uuid(), 'P00000001', 'sha1:email', repeat('0', 40), 'e',
+		        '1969-12-31T23:59:58.5Z', 'OPT_OUT', '2030-01-01T00:00:00.123456Z', '{}'),
+		       (1, 3, 2, gen_random_uuid(), 'P00000001', 'sha1:email', repeat('1', 40), 'e',
+		        '2024-03-01T10:00:00Z', 'OPT_OUT', NULL, '{}')`)), "stage")
+	d, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	got := queryRows(t, db, `SELECT created_us, expires_us FROM import_stage ORDER BY seq`)
+	want := []string{"[-1500000 1893456000123456]", "[1709287200000000 <nil>]"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("staged rows after the migration: %q, want %q", got, want)
 	}
 }

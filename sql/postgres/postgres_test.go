@@ -202,153 +202,44 @@ func TestAppendCopyText(t *testing.T) {
 	}
 }
 
-// TestMergeFallsBackToUpserts: an event that another writer stores while
-// a partition is merged makes the plain insert fail with a unique
-// violation; the partition is then merged with upserts, with the right
-// counts. The writer's transaction is still open when the merge checks
-// for stored rows, so the merge takes the path without probes and meets
-// the writer's row only at the insert.
-func TestMergeFallsBackToUpserts(t *testing.T) {
-	ctx := context.Background()
-	dsn := testdb.New(t)
-	var logs syncBuffer
-	d, err := Open(ctx, dsn, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+func execErr(_ any, err error) error { return err }
+
+// openStore opens the store at dsn, closed when the test ends.
+func openStore(t *testing.T, dsn string, o Options) *DB {
+	t.Helper()
+	d, err := Open(context.Background(), dsn, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+// stageSource starts an import run and stages events, as one batch of the
+// source key, in one partition; an event's input row and seq are its index.
+// It returns the run's and the source's ids.
+func stageSource(t *testing.T, d *DB, key string, partition int, events []tokenevents.StagedEvent) (runID, sourceID int64) {
+	t.Helper()
+	ctx := context.Background()
 	runID, err := d.StartImport(ctx, []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := d.OpenSource(ctx, runID, "k", 64)
+	st, err := d.OpenSource(ctx, runID, key, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
-	ev := func(value, status string) tokenevents.StagedEvent {
-		return tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: "P00000001", TokenType: "sha1:email",
-			TokenValue: value, Event: "e", Status: status, CreatedAt: at, Metadata: []byte(`{}`)}, TokenID: [16]byte{1}}
+	n := int64(len(events))
+	batch := &tokenevents.Batch{SourceID: st.ID, File: "f", Events: append([]tokenevents.StagedEvent(nil), events...),
+		Marks: []tokenevents.StageMark{{Partition: partition, UptoRow: n - 1, Events: n}}}
+	for i := range batch.Events {
+		batch.Events[i].Partition, batch.Events[i].Seq, batch.Events[i].Row = partition, int64(i), int64(i)
 	}
-	a, b := strings.Repeat("0", 40), strings.Repeat("01", 20)
-	batch := &tokenevents.Batch{SourceID: st.ID, File: "f", Events: []tokenevents.StagedEvent{ev(a, "OPT_OUT"), ev(b, "OPT_IN")},
-		Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: 1, Events: 2}}}
-	batch.Events[1].Seq, batch.Events[1].Row = 1, 1
 	if err := d.StageBatch(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	db := testdb.Open(t, dsn)
-	writer, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = writer.Rollback() }()
-	if _, err := writer.Exec(`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id)
-		VALUES ('P00000001', 'sha1:email', $1, 'e', $2, 'OPT_IN', 0)`, a, at); err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		c   tokenevents.MergeCounts
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := d.MergePartition(ctx, runID, st.ID, 0)
-		done <- result{c, err}
-	}()
-	// Commit once the merge waits for the writer's row.
-	deadline := time.Now().Add(10 * time.Second)
-	for testdb.Count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the merge never waited for the writer")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := writer.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if c := r.c; c.Staged != 2 || c.New != 1 || c.Updated != 1 || c.Unchanged != 0 || c.Duplicates != 0 {
-		t.Errorf("counts %+v", c)
-	}
-	if !strings.Contains(logs.String(), "merging the partition again with upserts") {
-		t.Errorf("no fallback to upserts logged: %s", logs.String())
-	}
-	if n := testdb.Count(t, db, `SELECT count(*) FROM token_events WHERE token_value = $1 AND status = 'OPT_OUT'`, a); n != 1 {
-		t.Error("the staged event did not win over the one written meanwhile")
-	}
+	return runID, st.ID
 }
-
-// TestStagedRangesEmpty: a partition is merged without probes only when
-// nothing is stored, per staged account, between its lowest and highest
-// staged token value.
-func TestStagedRangesEmpty(t *testing.T) {
-	ctx := context.Background()
-	lo, mid, hi, above := "04"+strings.Repeat("0", 38), "05"+strings.Repeat("0", 38), "06"+strings.Repeat("0", 38), "07"+strings.Repeat("0", 38)
-	const a, b = "P00000001", "P00000002"
-	for _, tc := range []struct {
-		name   string
-		staged [][2]string // account, token value
-		stored string      // SQL run before the check
-		empty  bool
-	}{
-		{"nothing stored", [][2]string{{a, lo}, {a, hi}}, ``, true},
-		{"a token inside the range", [][2]string{{a, lo}, {a, hi}},
-			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000001', 'sha1:email', '` + mid + `')`, false},
-		{"a token outside the range", [][2]string{{a, lo}, {a, hi}},
-			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000001', 'sha1:email', '` + above + `')`, true},
-		{"another account's token", [][2]string{{a, lo}, {a, hi}},
-			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000002', 'sha1:email', '` + mid + `')`, true},
-		{"an event without its token", [][2]string{{a, lo}, {a, hi}},
-			`INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, run_id)
-			 VALUES ('P00000001', 'sha1:email', '` + hi + `', 'e', now(), 'OPT_OUT', 0)`, false},
-		{"one of two accounts stored", [][2]string{{a, lo}, {b, lo}, {b, hi}},
-			`INSERT INTO tokens (account_id, token_type, token_value) VALUES ('P00000002', 'sha1:phone_number', '` + mid + `')`, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dsn := testdb.New(t)
-			d, err := Open(ctx, dsn, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			runID, err := d.StartImport(ctx, []byte(`{}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := d.OpenSource(ctx, runID, "k", 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch := &tokenevents.Batch{SourceID: st.ID, File: "f",
-				Marks: []tokenevents.StageMark{{Partition: 1, UptoRow: int64(len(tc.staged)) - 1, Events: int64(len(tc.staged))}}}
-			for i, s := range tc.staged {
-				batch.Events = append(batch.Events, tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: s[0], TokenType: "sha1:email",
-					TokenValue: s[1], Event: "e", Status: "OPT_OUT", CreatedAt: time.Now(), Metadata: []byte(`{}`)},
-					Partition: 1, Seq: int64(i), Row: int64(i)})
-			}
-			if err := d.StageBatch(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			db := testdb.Open(t, dsn)
-			if tc.stored != "" {
-				testdb.Must(t, execErr(db.Exec(tc.stored)), "store")
-			}
-			var empty bool
-			if err := db.QueryRow(query("staged_ranges"), 1, st.ID).Scan(&empty, new(any), new(any), new(any), new(any), new(any)); err != nil {
-				t.Fatal(err)
-			}
-			if empty != tc.empty {
-				t.Errorf("empty = %v, want %v", empty, tc.empty)
-			}
-		})
-	}
-}
-
-func execErr(_ any, err error) error { return err }
 
 // syncBuffer collects log output that a logger and the test share.
 type syncBuffer struct {
@@ -366,81 +257,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// TestMergeJoinsAgree: probing for each staged key and reading the staged
-// key range give the same counts and the same stored rows, for unchanged,
-// changed and new events, new tokens and duplicates, over two accounts.
-func TestMergeJoinsAgree(t *testing.T) {
-	ctx := context.Background()
-	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
-	v := func(i int) string { return fmt.Sprintf("%02x", i) + strings.Repeat("0", 38) }
-	ev := func(account string, i int, event, status string) tokenevents.StagedEvent {
-		return tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: account, TokenType: "sha1:email",
-			TokenValue: v(i), Event: event, Status: status, CreatedAt: at, Metadata: []byte(`{}`)}, TokenID: [16]byte{byte(i)}}
-	}
-	// Stored first: tokens 1-3 of account 1 and token 1 of account 2.
-	first := []tokenevents.StagedEvent{
-		ev("P00000001", 1, "a", "OPT_OUT"), ev("P00000001", 2, "a", "OPT_OUT"), ev("P00000001", 3, "a", "OPT_IN"),
-		ev("P00000002", 1, "a", "OPT_OUT"),
-	}
-	second := []tokenevents.StagedEvent{
-		ev("P00000001", 1, "a", "OPT_OUT"), // unchanged
-		ev("P00000001", 2, "a", "OPT_IN"),  // changed
-		ev("P00000001", 3, "b", "OPT_OUT"), // a new event of a stored token
-		ev("P00000001", 3, "b", "OPT_IN"),  // ... repeated: the last one wins
-		ev("P00000001", 4, "a", "OPT_OUT"), // a new token
-		ev("P00000002", 1, "a", "OPT_IN"),  // changed, other account
-		ev("P00000002", 3, "a", "OPT_IN"),  // a new token of the other account
-	}
-	var dumps []string
-	for _, choice := range []joinChoice{joinProbe, joinRead} {
-		dsn := testdb.New(t)
-		d, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.mergeJoin = choice
-		var got []tokenevents.MergeCounts
-		for i, events := range [][]tokenevents.StagedEvent{first, second} {
-			runID, err := d.StartImport(ctx, []byte(`{}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := d.OpenSource(ctx, runID, fmt.Sprint("k", i), 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch := &tokenevents.Batch{SourceID: st.ID, File: "f", Events: append([]tokenevents.StagedEvent(nil), events...),
-				Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: int64(len(events)) - 1, Events: int64(len(events))}}}
-			for j := range batch.Events {
-				batch.Events[j].Seq, batch.Events[j].Row = int64(j), int64(j)
-			}
-			if err := d.StageBatch(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			c, err := d.MergePartition(ctx, runID, st.ID, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, c)
-		}
-		want := []tokenevents.MergeCounts{
-			{Staged: 4, New: 4, NewTokens: 4},
-			{Staged: 7, Duplicates: 1, New: 3, Updated: 2, Unchanged: 1, NewTokens: 2},
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("join %d: counts %+v, want %+v", choice, got, want)
-		}
-		db := testdb.Open(t, dsn)
-		dumps = append(dumps, fmt.Sprint(
-			queryRows(t, db, `SELECT account_id, token_value, event, status FROM token_events ORDER BY 1, 2, 3`),
-			queryRows(t, db, `SELECT account_id, token_value, id FROM tokens ORDER BY 1, 2`)))
-		d.Close()
-	}
-	if dumps[0] != dumps[1] {
-		t.Errorf("probing stored\n%s\nreading the range stored\n%s", dumps[0], dumps[1])
-	}
 }
 
 // queryRows returns q's rows, each printed as one string.
@@ -478,100 +294,12 @@ func queryRows(t *testing.T, db *sql.DB, q string) []string {
 	return out
 }
 
-func TestReadRangeChoice(t *testing.T) {
-	for _, tc := range []struct {
-		lo, hi string
-		staged int64
-		stored float64
-		read   bool
-	}{
-		{"00", "ff", 1000, 0, true},        // nothing stored
-		{"00", "ff", 1000, 1e6, false},     // a small file into a big table
-		{"04", "07ff", 1000, 64_000, true}, // 1/64 of 64 k stored: 1 k in range
-		{"04", "07ff", 100, 64_000, false}, // 1 k in range, 100 staged
-		{"0400" + strings.Repeat("0", 36), "0400" + strings.Repeat("0", 36), 1, 1e9, true}, // one token: its range is tiny
-		{strings.Repeat("0", 40), "", 10, 1e6, false},                                      // hi missing: the whole space
-	} {
-		r := stagedRanges{Lo: tc.lo, Hi: tc.hi, Staged: tc.staged, StoredTotal: tc.stored}
-		if got := r.readRange(); got != tc.read {
-			t.Errorf("%+v: readRange = %v, want %v (span %g)", tc, got, tc.read, hexSpan(tc.lo, tc.hi))
-		}
-	}
-	if s := hexSpan("00", "ff"); s != 1 {
-		t.Errorf("hexSpan of everything = %g", s)
-	}
-}
-
-// TestStagedTimestamps: timestamps go through the stage as microseconds
-// and come out as they went in (rounded to the nearest microsecond),
-// before 1970, at fractions and far in the future.
-func TestStagedTimestamps(t *testing.T) {
-	ctx := context.Background()
-	dsn := testdb.New(t)
-	d, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	runID, err := d.StartImport(ctx, []byte(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := d.OpenSource(ctx, runID, "k", 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	times := []struct{ in, want string }{
-		{"2024-03-01T10:00:00Z", "2024-03-01T10:00:00Z"},
-		{"2024-03-01T10:00:00.123456Z", "2024-03-01T10:00:00.123456Z"},
-		{"2024-03-01T10:00:00.1234565Z", "2024-03-01T10:00:00.123457Z"},
-		{"2024-03-01T10:00:00.0000004Z", "2024-03-01T10:00:00Z"},
-		{"1969-12-31T23:59:58.5Z", "1969-12-31T23:59:58.5Z"},
-		{"1900-01-01T00:00:00.000001Z", "1900-01-01T00:00:00.000001Z"},
-		{"9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"},
-	}
-	batch := &tokenevents.Batch{SourceID: st.ID, File: "f",
-		Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: int64(len(times)) - 1, Events: int64(len(times))}}}
-	for i, tc := range times {
-		at, err := time.Parse(time.RFC3339Nano, tc.in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch.Events = append(batch.Events, tokenevents.StagedEvent{Event: tokenevents.Event{AccountID: "P00000001",
-			TokenType: "sha1:email", TokenValue: fmt.Sprintf("%040x", i), Event: "e", Status: "OPT_OUT",
-			CreatedAt: at, ExpiresAt: at, Metadata: []byte(`{}`)}, Seq: int64(i), Row: int64(i)})
-	}
-	if err := d.StageBatch(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.MergePartition(ctx, runID, st.ID, 0); err != nil {
-		t.Fatal(err)
-	}
-	db := testdb.Open(t, dsn)
-	for i, tc := range times {
-		var created, expires time.Time
-		if err := db.QueryRow(`SELECT created_at, expires_at FROM token_events WHERE token_value = $1`,
-			fmt.Sprintf("%040x", i)).Scan(&created, &expires); err != nil {
-			t.Fatal(err)
-		}
-		for _, got := range []time.Time{created, expires} {
-			if s := got.UTC().Format(time.RFC3339Nano); s != tc.want {
-				t.Errorf("%s came back as %s, want %s", tc.in, s, tc.want)
-			}
-		}
-	}
-}
-
 // TestAfterImport: after an import both token tables have fresh planner
 // numbers and no BRIN range left to summarise.
 func TestAfterImport(t *testing.T) {
 	ctx := context.Background()
 	dsn := testdb.New(t)
-	d, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openStore(t, dsn, Options{})
 	db := testdb.Open(t, dsn)
 	testdb.Must(t, execErr(db.Exec(`INSERT INTO tokens (account_id, token_type, token_value)
 		SELECT 'P00000001', 'sha1:email', lpad(to_hex(i), 40, '0') FROM generate_series(1, 3000) i`)), "tokens")
@@ -596,33 +324,19 @@ func TestAfterImport(t *testing.T) {
 func TestStatisticsRefreshedAfterWrites(t *testing.T) {
 	ctx := context.Background()
 	dsn := testdb.New(t)
-	d, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openStore(t, dsn, Options{})
 	db := testdb.Open(t, dsn)
 	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 	run := func(status string) {
 		t.Helper()
-		runID, err := d.StartImport(ctx, []byte(`{}`))
-		if err != nil {
+		runID, sourceID := stageSource(t, d, "k-"+status, 0, []tokenevents.StagedEvent{{Event: tokenevents.Event{
+			AccountID: "P00000001", TokenType: "sha1:email", TokenValue: strings.Repeat("0", 40), Event: "e",
+			Status: status, CreatedAt: at, Metadata: []byte(`{}`)}}})
+		testdb.Must(t, d.StagingDone(ctx, sourceID), "staging done")
+		if _, err := d.MergePartition(ctx, runID, sourceID, 0); err != nil {
 			t.Fatal(err)
 		}
-		st, err := d.OpenSource(ctx, runID, "k-"+status, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch := &tokenevents.Batch{SourceID: st.ID, File: "f",
-			Events: []tokenevents.StagedEvent{{Event: tokenevents.Event{AccountID: "P00000001", TokenType: "sha1:email",
-				TokenValue: strings.Repeat("0", 40), Event: "e", Status: status, CreatedAt: at, Metadata: []byte(`{}`)}}},
-			Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: 0, Events: 1}}}
-		testdb.Must(t, d.StageBatch(ctx, batch), "stage")
-		testdb.Must(t, d.StagingDone(ctx, st.ID), "staging done")
-		if _, err := d.MergePartition(ctx, runID, st.ID, 0); err != nil {
-			t.Fatal(err)
-		}
-		testdb.Must(t, d.FinishFile(ctx, runID, st.ID, tokenevents.ImportFile{Name: "f", ContentDigest: status,
+		testdb.Must(t, d.FinishFile(ctx, runID, sourceID, tokenevents.ImportFile{Name: "f", ContentDigest: status,
 			OptionsDigest: "o", Outcome: "done"}, false), "finish file")
 		testdb.Must(t, d.FinishImport(ctx, runID, "done", []byte(`{}`), time.Now()), "finish import")
 	}

@@ -17,8 +17,8 @@ type Change struct {
 	Status         string
 	DecidedBy      string
 	Event          string    // the deciding event; "" when none
-	EventCreatedAt time.Time // zero when none
-	EventExpiresAt time.Time // zero when none or never expires
+	EventCreatedAt time.Time // meaningful when DecidedBy is "event"
+	EventExpiresAt NullTime  // absent when none or never expires
 	AsOf           time.Time
 }
 

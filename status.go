@@ -50,7 +50,7 @@ func Decide(customer *Customer, events []Event, t time.Time) Decision {
 			}
 			continue
 		}
-		if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(t) {
+		if e.ExpiresAt.Valid && !e.ExpiresAt.Time.After(t) {
 			continue
 		}
 		if best == nil || e.CreatedAt.After(best.CreatedAt) || e.CreatedAt.Equal(best.CreatedAt) && e.Event < best.Event {
@@ -60,8 +60,8 @@ func Decide(customer *Customer, events []Event, t time.Time) Decision {
 	d := Decision{Status: StatusUnknown, DecidedBy: DecidedByNone, ValidUntil: next}
 	if best != nil {
 		d.Status, d.DecidedBy, d.Event = best.Status, DecidedByEvent, best
-		if !best.ExpiresAt.IsZero() && (d.ValidUntil.IsZero() || best.ExpiresAt.Before(d.ValidUntil)) {
-			d.ValidUntil = best.ExpiresAt
+		if best.ExpiresAt.Valid && (d.ValidUntil.IsZero() || best.ExpiresAt.Time.Before(d.ValidUntil)) {
+			d.ValidUntil = best.ExpiresAt.Time
 		}
 	}
 	return d

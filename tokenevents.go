@@ -61,8 +61,8 @@ type Event struct {
 	Event      string
 	Status     string
 	CreatedAt  time.Time
-	ExpiresAt  time.Time // zero: never expires
-	Metadata   []byte    // a JSON object, "{}" when empty
+	ExpiresAt  NullTime // absent: never expires
+	Metadata   []byte   // a JSON object, "{}" when empty
 }
 
 // ErrUsage marks an error in the command line or configuration: nothing has

@@ -71,28 +71,26 @@ func normHeader(h string) string { return strings.ToLower(hashing.Trim(h)) }
 // mapColumns matches a header row against the fields, the SPEC's aliases,
 // --map and --metadata, and checks that the run has what it needs. Its
 // errors are usage errors: nothing has been written yet.
+//
+// No column is dropped without a word: two columns with one name, or two
+// columns that would both fill one field (a name and an alias, say,
+// unless --map picks one), are usage errors.
 func mapColumns(header []string, o *Options) (*columns, error) {
 	c := &columns{headers: make([]string, len(header)), distinct: len(header)}
 	pos := make(map[string]int, len(header))
 	for i, h := range header {
 		c.headers[i] = hashing.Trim(h)
 		n := normHeader(h)
-		if _, dup := pos[n]; !dup {
-			pos[n] = i
+		if p := tokenevents.TextProblem(n, false); p != "" {
+			return nil, tokenevents.UsageErrorf("header column %d: the name %s", i+1, p)
 		}
+		if j, dup := pos[n]; dup {
+			return nil, tokenevents.UsageErrorf("the header names column %q twice (columns %d and %d): rename one", c.headers[i], j+1, i+1)
+		}
+		pos[n] = i
 	}
 	for i := range c.idx {
 		c.idx[i] = -1
-	}
-	for name, f := range fieldByName {
-		if i, ok := pos[name]; ok {
-			c.idx[f] = i
-		}
-	}
-	for name, f := range aliases {
-		if i, ok := pos[name]; ok && c.idx[f] < 0 {
-			c.idx[f] = i
-		}
 	}
 	for name, h := range o.Map {
 		i, ok := pos[normHeader(h)]
@@ -101,10 +99,16 @@ func mapColumns(header []string, o *Options) (*columns, error) {
 		}
 		c.idx[fieldByName[name]] = i
 	}
+	if err := c.matchNames(pos, o); err != nil {
+		return nil, err
+	}
 	for _, m := range o.Metadata {
 		i, ok := pos[normHeader(m)]
 		if !ok {
 			return nil, tokenevents.UsageErrorf("--metadata %s: no such column in the header", m)
+		}
+		if i == c.idx[fEmail] || i == c.idx[fPhone] {
+			return nil, tokenevents.UsageErrorf("--metadata %s: that column holds plain identifiers, which are never stored", m)
 		}
 		c.meta = append(c.meta, metaColumn{key: normHeader(m), idx: i})
 	}
@@ -113,7 +117,7 @@ func mapColumns(header []string, o *Options) (*columns, error) {
 		return nil, tokenevents.UsageErrorf("no identifier column: need email, phone_number (phone, mobile, msisdn) or token_type and token_value (or --map)")
 	case (c.idx[fTokenValue] < 0) != (c.idx[fTokenType] < 0):
 		return nil, tokenevents.UsageErrorf("token_type and token_value columns go together")
-	case c.idx[fCreatedAt] < 0 && o.CreatedAt.IsZero():
+	case c.idx[fCreatedAt] < 0 && !o.CreatedAt.Valid:
 		return nil, tokenevents.UsageErrorf("no created_at column and no --created-at")
 	case c.idx[fAccount] < 0 && o.Account == "":
 		return nil, tokenevents.UsageErrorf("no account_id column and no --account")
@@ -121,6 +125,49 @@ func mapColumns(header []string, o *Options) (*columns, error) {
 		return nil, tokenevents.UsageErrorf("no event column and no --event")
 	}
 	return c, nil
+}
+
+// matchNames gives each field not set by --map the column with its name
+// or one of its aliases; more than one candidate is a usage error, and so
+// is a column that would fill two fields.
+func (c *columns) matchNames(pos map[string]int, o *Options) error {
+	for name, f := range fieldByName {
+		if _, mapped := o.Map[name]; mapped {
+			continue
+		}
+		var found []string
+		for _, n := range append([]string{name}, aliasesOf(f)...) {
+			if i, ok := pos[n]; ok {
+				c.idx[f] = i
+				found = append(found, c.headers[i])
+			}
+		}
+		if len(found) > 1 {
+			return tokenevents.UsageErrorf("columns %s all mean %s: pick one with --map %s=HEADER", strings.Join(found, ", "), name, name)
+		}
+	}
+	used := map[int]field{}
+	for f, i := range c.idx {
+		if i < 0 {
+			continue
+		}
+		if g, dup := used[i]; dup {
+			return tokenevents.UsageErrorf("column %q would fill both %s and %s (check --map)", c.headers[i], g, field(f))
+		}
+		used[i] = field(f)
+	}
+	return nil
+}
+
+func aliasesOf(f field) []string {
+	var out []string
+	for n, g := range aliases {
+		if g == f {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // name returns the header of column i for reject reports.

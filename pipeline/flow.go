@@ -20,6 +20,9 @@ type fileStats struct {
 	rows, rejected, events int64
 	digest                 string // set for standard input, known only at the end
 	stageSeconds           float64
+	// cut is set when the file's text ended early: the records before it
+	// are staged and merged, and the file is not done.
+	cut *CutShortError
 }
 
 // workChunk is a run of consecutive records handed to one worker.
@@ -53,6 +56,17 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 			return st, err
 		}
 	}
+	if err := im.mergeFile(ctx, runID, state, staged); err != nil {
+		return st, err
+	}
+	if st.cut != nil {
+		return st, st.cut
+	}
+	return st, nil
+}
+
+// mergeFile merges the source's staged partitions, Writers at a time.
+func (im *Importer) mergeFile(ctx context.Context, runID int64, state tokenevents.SourceState, staged []int64) error {
 	todo := make(chan int, Partitions)
 	for p := range Partitions {
 		if !state.Merged[p] && (state.StagedUpto[p] >= 0 || staged[p] > 0) {
@@ -83,7 +97,7 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return st, err
+	return err
 }
 
 // stageFile runs one file through the staging pipeline:
@@ -102,7 +116,7 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 	src := f.src
 	if src == nil {
 		var err error
-		if src, err = openSource(f.path, nil, o); err != nil {
+		if src, err = openSource(ctx, f.path, nil, o); err != nil {
 			return st, err
 		}
 		if err := selectColumns(src, f.cols); err != nil {
@@ -120,12 +134,26 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 		toWriter[i] = make(chan *tokenevents.Batch, 2)
 	}
 	var fileEvents, fileRows, fileRejected atomic.Int64
+	// inflight bounds the chunks between the reader and the sequencer,
+	// including those the sequencer holds back until the ones before them
+	// arrive: with chunks capped by bytes, memory is bounded by bytes.
+	inflight := make(chan struct{}, 3*o.Workers+2)
 
 	g.Go(func() error { // reader
 		defer close(work)
 		for seq := int64(0); ; seq++ {
+			select {
+			case inflight <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 			buf := recordPool.Get().(*[]Record)
 			recs, err := src.Read(gctx, (*buf)[:0], o.ChunkRows)
+			var cut *CutShortError
+			if errors.As(err, &cut) && len(recs) == 0 {
+				st.cut = cut // the records before it are imported; the file is not done
+				err = io.EOF
+			}
 			if err == io.EOF {
 				recordPool.Put(buf)
 				return nil
@@ -207,6 +235,7 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 			for r := pending[next]; r != nil; r = pending[next] {
 				delete(pending, next)
 				next++
+				<-inflight
 				fileRows.Add(r.rows)
 				fileRejected.Add(r.rowsRejected)
 				fileEvents.Add(int64(len(r.events)))
@@ -251,6 +280,9 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 
 	err := g.Wait()
 	st.rows, st.rejected, st.events = fileRows.Load(), fileRejected.Load(), fileEvents.Load()
+	if err != nil {
+		st.cut = nil
+	}
 	if f.stdinHash != nil && err == nil {
 		st.digest = hex.EncodeToString(f.stdinHash.Sum(nil))
 	}
@@ -285,6 +317,7 @@ func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
 	rejected := c.rowsRejected.Add(r.rowsRejected)
 	c.fieldsRejected.Add(r.fieldsRejected)
 	c.events.Add(int64(len(r.events)))
+	c.expiredOnArrival.Add(r.expiredOnArrival)
 	if s.o.MaxRejects.Exceeded(rejected, read, false) {
 		return tokenevents.ErrTooManyRejects
 	}

@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -28,35 +27,47 @@ const (
 	OutcomeInterrupted = "interrupted"
 )
 
-// Summary is what a run did. RowsRead == RowsImported + RowsRejected; when
-// the run is done, Events == EventsNew + EventsUpdated + EventsUnchanged +
-// Duplicates. EventsResumed counts the events an interrupted earlier run had
-// staged: this run did not stage them again, but merged them.
+// Summary is what a run did. RowsRead == RowsImported + RowsRejected +
+// RowsPending; when the run is done, Events == EventsNew + EventsUpdated +
+// EventsUnchanged + Duplicates. EventsResumed counts the events an
+// interrupted earlier run had staged: this run did not stage them again,
+// but merged them.
 type Summary struct {
-	RunID           int64   `json:"run_id"`
-	Outcome         string  `json:"outcome"`
-	Files           int     `json:"files"`
-	FilesSkipped    int     `json:"files_skipped"`
-	RowsRead        int64   `json:"rows_read"`
-	RowsImported    int64   `json:"rows_imported"`
-	RowsRejected    int64   `json:"rows_rejected"`
-	FieldsRejected  int64   `json:"fields_rejected"`
-	Events          int64   `json:"events"`
-	EventsNew       int64   `json:"events_new"`
-	EventsUpdated   int64   `json:"events_updated"`
-	EventsUnchanged int64   `json:"events_unchanged"`
-	Duplicates      int64   `json:"duplicates"`
-	EventsResumed   int64   `json:"events_resumed"`
-	TokensNew       int64   `json:"tokens_new"`
-	Seconds         float64 `json:"seconds"`
-	RowsPerSecond   float64 `json:"rows_per_second"`
-	RejectsFile     string  `json:"rejects_file,omitempty"`
+	RunID        int64  `json:"run_id"`
+	Outcome      string `json:"outcome"`
+	Files        int    `json:"files"`
+	FilesSkipped int    `json:"files_skipped"`
+	FilesFailed  int    `json:"files_failed"`
+	RowsRead     int64  `json:"rows_read"`
+	RowsImported int64  `json:"rows_imported"` // in files whose events were all merged
+	RowsRejected int64  `json:"rows_rejected"`
+	// RowsPending were read but not merged: their file failed, was
+	// interrupted or stopped at --max-rejects. Running again imports them.
+	RowsPending int64 `json:"rows_pending"`
+	// LinesUnread and BytesUnread measure text that was read but could not
+	// be parsed into rows: a quoted field that never closes swallows the
+	// rest of its file, a gzip stream cut short ends inside a line.
+	LinesUnread            int64   `json:"lines_unread"`
+	BytesUnread            int64   `json:"bytes_unread"`
+	FieldsRejected         int64   `json:"fields_rejected"`
+	EventsExpiredOnArrival int64   `json:"events_expired_on_arrival"`
+	Events                 int64   `json:"events"`
+	EventsNew              int64   `json:"events_new"`
+	EventsUpdated          int64   `json:"events_updated"`
+	EventsUnchanged        int64   `json:"events_unchanged"`
+	Duplicates             int64   `json:"duplicates"`
+	EventsResumed          int64   `json:"events_resumed"`
+	TokensNew              int64   `json:"tokens_new"`
+	Seconds                float64 `json:"seconds"`
+	RowsPerSecond          float64 `json:"rows_per_second"`
+	RejectsFile            string  `json:"rejects_file,omitempty"`
 }
 
 // counters are the run's live counts, shared by the pipeline's goroutines.
 type counters struct {
-	rowsRead, rowsRejected, fieldsRejected, events, resumed atomic.Int64
-	new, updated, unchanged, duplicates, tokensNew          atomic.Int64
+	rowsRead, rowsRejected, fieldsRejected, events, resumed  atomic.Int64
+	new, updated, unchanged, duplicates, tokensNew           atomic.Int64
+	rowsImported, expiredOnArrival, linesUnread, bytesUnread atomic.Int64
 }
 
 func (c *counters) addMerge(b tokenevents.MergeCounts) {
@@ -100,7 +111,7 @@ type PreparedFile struct {
 
 // Preflight opens every file, reads its header and maps its columns, so that
 // a usage error is reported before the run writes anything.
-func (im *Importer) Preflight(paths []string) ([]PreparedFile, error) {
+func (im *Importer) Preflight(ctx context.Context, paths []string) ([]PreparedFile, error) {
 	if len(paths) == 0 {
 		return nil, tokenevents.UsageErrorf("no input files (give FILE... or - for standard input)")
 	}
@@ -120,7 +131,7 @@ func (im *Importer) Preflight(paths []string) ([]PreparedFile, error) {
 			h = sha256.New()
 			in = io.TeeReader(im.stdin, h)
 		}
-		src, err := openSource(p, in, &im.opts)
+		src, err := openSource(ctx, p, in, &im.opts)
 		if IsInputError(err) {
 			// An unreadable file fails alone, in Run; the others still import.
 			out = append(out, PreparedFile{path: p, err: err})
@@ -186,8 +197,10 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 		if skipped {
 			sum.FilesSkipped++
 		}
-		if IsInputError(ferr) && ctx.Err() == nil {
-			log.Error("file cannot be read", "file", f.path, "err", ferr)
+		var cut *CutShortError
+		if (IsInputError(ferr) || errors.As(ferr, &cut)) && ctx.Err() == nil {
+			log.Error("file cannot be read to its end", "file", f.path, "err", ferr)
+			sum.FilesFailed++
 			failed = append(failed, ferr)
 			continue
 		}
@@ -223,7 +236,7 @@ func (im *Importer) runFile(ctx context.Context, runID int64, i int, f PreparedF
 		// A second read of the file, before the import: skipping an
 		// unchanged file and resuming an interrupted one both need the
 		// digest before the first row is read.
-		rec.ContentDigest, f.err = fileDigest(f.path)
+		rec.ContentDigest, f.err = fileDigest(ctx, f.path)
 	}
 	if f.err != nil {
 		rec.Outcome = OutcomeFailed
@@ -255,9 +268,20 @@ func (im *Importer) runFile(ctx context.Context, runID int64, i int, f PreparedF
 	if fs.digest != "" {
 		rec.ContentDigest = fs.digest
 	}
+	if err == nil || fs.cut != nil && err == error(fs.cut) {
+		// Every staged event of the file is merged.
+		im.c.rowsImported.Add(fs.rows - fs.rejected)
+	}
+	if fs.cut != nil {
+		im.c.linesUnread.Add(fs.cut.LinesUnread)
+		im.c.bytesUnread.Add(fs.cut.BytesUnread)
+	}
 	rec.Outcome = outcomeOf(ctx, err)
 	log.Info("file finished", "file", f.path, "outcome", rec.Outcome, "rows", fs.rows, "events", fs.events)
-	return false, errors.Join(err, record(state.ID, f.path == "-"))
+	// A file cut short is merged as far as it was read, and its source is
+	// dropped: running again reads it again (and fails the same way)
+	// rather than resuming a merge that is complete.
+	return false, errors.Join(err, record(state.ID, f.path == "-" || fs.cut != nil))
 }
 
 func outcomeOf(ctx context.Context, err error) string {
@@ -276,7 +300,11 @@ func (im *Importer) fill(s *Summary, elapsed time.Duration) {
 	c := &im.c
 	s.RowsRead = c.rowsRead.Load()
 	s.RowsRejected = c.rowsRejected.Load()
-	s.RowsImported = s.RowsRead - s.RowsRejected
+	s.RowsImported = c.rowsImported.Load()
+	s.RowsPending = s.RowsRead - s.RowsImported - s.RowsRejected
+	s.LinesUnread = c.linesUnread.Load()
+	s.BytesUnread = c.bytesUnread.Load()
+	s.EventsExpiredOnArrival = c.expiredOnArrival.Load()
 	s.FieldsRejected = c.fieldsRejected.Load()
 	s.Events = c.events.Load()
 	s.EventsResumed = c.resumed.Load()
@@ -289,20 +317,6 @@ func (im *Importer) fill(s *Summary, elapsed time.Duration) {
 	if s.Seconds > 0 {
 		s.RowsPerSecond = float64(s.RowsRead) / s.Seconds
 	}
-}
-
-// fileDigest is the SHA-256 of the file's bytes as stored.
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", inputError(path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", inputError(path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func sourceKeyOf(contentDigest, optionsDigest string) string {

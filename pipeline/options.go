@@ -25,18 +25,18 @@ const Partitions = 64
 
 // Options configure an import. Validate fills defaults and checks them.
 type Options struct {
-	Account      string            // default account_id
-	Event        string            // default event text
-	Status       string            // default status (OPT_OUT)
-	CreatedAt    time.Time         // default created_at; zero: the column is required
-	ExpiresAfter time.Duration     // expires_at = created_at + this when no column value; 0: never
-	Location     *time.Location    // for timestamps without an offset
-	Region       string            // default phone region
-	Map          map[string]string // field → header
-	Metadata     []string          // extra columns copied into metadata
-	Format       string            // "", "csv" or "parquet"
-	Delimiter    rune              // 0: detect
-	Encoding     string            // "", "utf-8", "windows-1252", "iso-8859-1"
+	Account      string               // default account_id
+	Event        string               // default event text
+	Status       string               // default status (OPT_OUT)
+	CreatedAt    tokenevents.NullTime // default created_at; absent: the column is required
+	ExpiresAfter time.Duration        // expires_at = created_at + this when no column value; 0: never
+	Location     *time.Location       // for timestamps without an offset
+	Region       string               // default phone region
+	Map          map[string]string    // field → header
+	Metadata     []string             // extra columns copied into metadata
+	Format       string               // "", "csv" or "parquet"
+	Delimiter    rune                 // 0: detect
+	Encoding     string               // "", "utf-8", "windows-1252", "iso-8859-1"
 
 	Force       bool
 	RejectsPath string // "" → rejects-<run id>.csv
@@ -47,7 +47,13 @@ type Options struct {
 	Writers    int // concurrent database writers
 	BatchRows  int
 	BatchBytes int
-	ChunkRows  int // rows per unit of work handed to a worker
+	ChunkRows  int // rows per unit of work handed to a worker, at most
+	// ChunkBytes caps a unit of work by the bytes of its kept fields, so
+	// that memory is bounded by bytes whatever the record sizes.
+	ChunkBytes int
+	// MaxRecordBytes caps one input record (all its fields); a longer one
+	// is rejected (--max-record-bytes).
+	MaxRecordBytes int
 
 	Logger *slog.Logger
 }
@@ -162,6 +168,15 @@ func (o *Options) Validate() error {
 	if o.ChunkRows <= 0 {
 		o.ChunkRows = 512
 	}
+	if o.ChunkBytes <= 0 {
+		o.ChunkBytes = 256 << 10
+	}
+	if o.MaxRecordBytes == 0 {
+		o.MaxRecordBytes = tokenevents.DefaultMaxRecordBytes
+	}
+	if o.MaxRecordBytes < 0 || o.MaxRecordBytes > 64<<20 {
+		return tokenevents.UsageErrorf("--max-record-bytes %d: must be between 1 and %d", o.MaxRecordBytes, 64<<20)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -177,8 +192,13 @@ func (o *Options) digest() string {
 		"region": o.Region, "map": o.Map, "metadata": o.Metadata, "format": o.Format,
 		"delimiter": string(o.Delimiter), "encoding": o.Encoding,
 	}
-	if !o.CreatedAt.IsZero() {
-		m["created_at"] = o.CreatedAt.UTC().Format(time.RFC3339Nano)
+	if o.CreatedAt.Valid {
+		m["created_at"] = o.CreatedAt.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if o.MaxRecordBytes != tokenevents.DefaultMaxRecordBytes {
+		// Only when set: files imported before the flag existed keep
+		// their digest and are still recognised.
+		m["max_record_bytes"] = o.MaxRecordBytes
 	}
 	b, _ := json.Marshal(m) // map keys are sorted: the encoding is canonical
 	sum := sha256.Sum256(b)

@@ -38,6 +38,12 @@ type parquetSource struct {
 	cols     []*columnReader
 	left     int64 // rows left in the open row group
 	row      int64
+
+	chunkBytes, maxRecord int
+	// rowBytes estimates a row's read fields: the larger of the open row
+	// group's average (from its footer) and the largest row of the last
+	// chunk.
+	rowBytes, groupRowBytes int
 }
 
 func newParquetSource(path string, f *os.File, o *Options) (Source, error) {
@@ -45,7 +51,13 @@ func newParquetSource(path string, f *os.File, o *Options) (Source, error) {
 	if err != nil {
 		return nil, errors.Join(inputError(path, err), f.Close())
 	}
-	return openParquet(path, f, fi.Size(), f)
+	src, err := openParquet(path, f, fi.Size(), f)
+	if err != nil {
+		return nil, err
+	}
+	ps := src.(*parquetSource)
+	ps.chunkBytes, ps.maxRecord = o.ChunkBytes, o.MaxRecordBytes
+	return ps, nil
 }
 
 // openParquet reads the footer and schema; parquet-go's panics on malformed
@@ -117,6 +129,11 @@ func (s *parquetSource) Read(ctx context.Context, dst []Record, n int) (out []Re
 		}
 	}
 	k := int(min(int64(n), s.left))
+	if s.rowBytes > 0 && s.chunkBytes > 0 {
+		// Rows as large as the largest seen so far fit in the chunk's
+		// byte budget: memory is bounded by bytes, not rows.
+		k = max(1, min(k, s.chunkBytes/s.rowBytes))
+	}
 	width := len(s.header)
 	fields := make([]string, k*width)
 	for ci, pos := range s.needed {
@@ -135,11 +152,23 @@ func (s *parquetSource) Read(ctx context.Context, dst []Record, n int) (out []Re
 			return dst, inputError(s.name, fmt.Errorf("row group %d, column %q: %w", s.rowGroup-1, s.header[pos], err))
 		}
 	}
+	lastMax := 0
 	for i := 0; i < k; i++ {
-		dst = append(dst, Record{Line: s.row, Row: s.row, Fields: fields[i*width : (i+1)*width : (i+1)*width]})
+		rec := Record{Line: s.row, Row: s.row, Fields: fields[i*width : (i+1)*width : (i+1)*width], ErrField: -1}
+		size := 0
+		for _, f := range rec.Fields {
+			size += len(f)
+		}
+		lastMax = max(lastMax, size)
+		if s.maxRecord > 0 && size > s.maxRecord {
+			rec.Fields, rec.Err = nil, fmt.Errorf("record is longer than --max-record-bytes %d", s.maxRecord)
+			clear(fields[i*width : (i+1)*width])
+		}
+		dst = append(dst, rec)
 		s.row++
 	}
 	s.left -= int64(k)
+	s.rowBytes = max(s.groupRowBytes, lastMax)
 	return dst, nil
 }
 
@@ -156,10 +185,17 @@ func (s *parquetSource) openRowGroup() error {
 	rg := groups[s.rowGroup]
 	s.rowGroup++
 	chunks := rg.ColumnChunks()
+	var groupBytes int64
+	meta := s.pf.Metadata().RowGroups[s.rowGroup-1].Columns
 	for _, pos := range s.needed {
 		s.cols = append(s.cols, &columnReader{pages: chunks[s.leaf[pos]].Pages()})
+		groupBytes += meta[s.leaf[pos]].MetaData.TotalUncompressedSize
 	}
 	s.left = rg.NumRows()
+	if s.left > 0 {
+		s.groupRowBytes = int(groupBytes / s.left)
+		s.rowBytes = max(s.rowBytes, s.groupRowBytes)
+	}
 	return nil
 }
 

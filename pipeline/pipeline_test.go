@@ -32,7 +32,7 @@ func importWith(ctx context.Context, t *testing.T, store tokenevents.ImportStore
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := im.Preflight(paths)
+	files, err := im.Preflight(context.Background(), paths)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -17,9 +16,35 @@ import (
 type Record struct {
 	Line   int64
 	Row    int64
-	Fields []string
-	Err    error // the row could not be read; Fields may be partial
+	Fields []string // one per header column; "" for columns not read
+	// Err: the row could not be read (Fields is nil); ErrField is the
+	// column it names, or -1.
+	Err      error
+	ErrField int
 }
+
+// CutShortError is a file whose text ends early: a quoted field that never
+// closes, a truncated or corrupt gzip stream, a read that failed. The
+// records before that point are imported; the file is not done.
+type CutShortError struct {
+	File         string
+	Line, Column int64 // where reading stopped; Column 0: not known
+	// BytesUnread and LinesUnread measure the text that was read but not
+	// imported from that point on (what is missing is not known).
+	BytesUnread, LinesUnread int64
+	Err                      error
+}
+
+func (e *CutShortError) Error() string {
+	pos := fmt.Sprintf("%s:%d", e.File, e.Line)
+	if e.Column > 0 {
+		pos += fmt.Sprintf(":%d", e.Column)
+	}
+	return fmt.Sprintf("%s: %v; the rows before line %d are imported, the %d lines (%d bytes) from there on are not",
+		pos, e.Err, e.Line, e.LinesUnread, e.BytesUnread)
+}
+
+func (e *CutShortError) Unwrap() error { return e.Err }
 
 // Source yields the records of one input file in order.
 type Source interface {
@@ -65,8 +90,10 @@ func detectFormat(path, flag string, head []byte) string {
 	return "csv"
 }
 
-// openSource opens path ("-" is stdin) in the right format.
-func openSource(path string, stdin io.Reader, o *Options) (Source, error) {
+// openSource opens path ("-" is stdin) in the right format. Reads of
+// standard input and the opening of a file end when ctx does, even if the
+// system call blocks.
+func openSource(ctx context.Context, path string, stdin io.Reader, o *Options) (Source, error) {
 	if path == "-" {
 		if o.Format == "parquet" {
 			return nil, tokenevents.UsageErrorf("-: Parquet cannot be read from standard input (it needs random access)")
@@ -74,11 +101,11 @@ func openSource(path string, stdin io.Reader, o *Options) (Source, error) {
 		if stdin == nil {
 			return nil, tokenevents.UsageErrorf("-: standard input can be read only once")
 		}
-		return newCSVSource("-", io.NopCloser(stdin), o)
+		return newCSVSource("-", newCtxReader(ctx, stdin), o)
 	}
-	f, err := os.Open(path)
+	f, err := openRegular(ctx, path)
 	if err != nil {
-		return nil, tokenevents.UsageErrorf("%v", err)
+		return nil, err
 	}
 	head := make([]byte, 4)
 	n, _ := io.ReadFull(f, head)

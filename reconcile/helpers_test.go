@@ -105,7 +105,7 @@ func (e *env) importRows(rows []row) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	files, err := im.Preflight([]string{path})
+	files, err := im.Preflight(context.Background(), []string{path})
 	if err != nil {
 		e.t.Fatal(err)
 	}

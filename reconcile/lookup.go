@@ -69,8 +69,8 @@ func Lookup(ctx context.Context, store tokenevents.ReconcileStore, account, toke
 	tokenevents.SortEvents(rec.Events)
 	for _, e := range rec.Events {
 		le := LookupEvent{Event: e.Event, CreatedAt: e.CreatedAt.UTC(), Status: e.Status, Metadata: json.RawMessage(e.Metadata)}
-		if !e.ExpiresAt.IsZero() {
-			x := e.ExpiresAt.UTC()
+		if e.ExpiresAt.Valid {
+			x := e.ExpiresAt.Time.UTC()
 			le.ExpiresAt = &x
 		}
 		r.Events = append(r.Events, le)

@@ -84,7 +84,7 @@ func TestIncrementalEqualsFullEqualsModel(t *testing.T) {
 						}
 						rows = append(rows, rw)
 						e := tokenevents.Event{AccountID: rw.account, TokenValue: sha1hex(rw.token), Event: rw.event,
-							Status: rw.status, CreatedAt: rw.created, ExpiresAt: rw.expires}
+							Status: rw.status, CreatedAt: rw.created, ExpiresAt: tokenevents.NullTime{Time: rw.expires, Valid: !rw.expires.IsZero()}}
 						m.events[key(e)] = e
 					}
 					inc.importRows(rows)
@@ -134,7 +134,7 @@ func TestIncrementalEqualsFullEqualsModel(t *testing.T) {
 						want := statusRow{Account: account, Type: "sha1:email", Value: value, Status: d.Status, DecidedBy: d.DecidedBy,
 							ValidUntil: d.ValidUntil}
 						if d.Event != nil {
-							want.Event, want.EventCreated, want.EventExpires = d.Event.Event, d.Event.CreatedAt, d.Event.ExpiresAt
+							want.Event, want.EventCreated, want.EventExpires = d.Event.Event, d.Event.CreatedAt, d.Event.ExpiresAt.Time
 						}
 						for name, got := range map[string]map[string]statusRow{"incremental": gotInc, "full": gotFull} {
 							if g := got[account+"/"+value]; g.String() != want.String() {

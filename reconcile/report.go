@@ -54,7 +54,13 @@ func NewReportWriter(path string, stdout io.Writer) (ReportWriter, error) {
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		// Named as given, not by the temporary name: nothing has been
+		// computed or written yet, so it is a configuration error.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, tokenevents.UsageErrorf("--report %s: cannot write there: %v", path, err)
 	}
 	af := &atomicFile{f: f, path: path}
 	switch ext {
@@ -91,14 +97,43 @@ func (a *atomicFile) Close() error {
 	if err != nil || a.failed {
 		return errors.Join(err, os.Remove(a.f.Name()))
 	}
-	return os.Rename(a.f.Name(), a.path)
+	if err := os.Rename(a.f.Name(), a.path); err != nil {
+		return errors.Join(fmt.Errorf("report %s: %w", a.path, unwrapPath(err)), os.Remove(a.f.Name()))
+	}
+	return nil
 }
 
-func rfc3339(t time.Time) string {
-	if t.IsZero() {
+// unwrapPath drops an *os.PathError's operation and (temporary) path.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// rfc3339Null is an optional instant's text, "" when absent.
+func rfc3339Null(t tokenevents.NullTime) string {
+	if !t.Valid {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return rfc3339(t.Time)
+}
+
+// eventTimes are the deciding event's instants, absent when no event
+// decided. (Its created_at may be year 1, Go's zero time: whether there is
+// one is told by DecidedBy, not by the value.)
+func eventTimes(c *tokenevents.Change) (created, expires tokenevents.NullTime) {
+	if c.DecidedBy != tokenevents.DecidedByEvent {
+		return tokenevents.NullTime{}, tokenevents.NullTime{}
+	}
+	return tokenevents.At(c.EventCreatedAt), c.EventExpiresAt
 }
 
 type csvReport struct {
@@ -114,8 +149,9 @@ func newCSVReport(out io.WriteCloser) *csvReport {
 }
 
 func (r *csvReport) Write(c tokenevents.Change) error {
+	created, expires := eventTimes(&c)
 	r.row = append(r.row[:0], c.AccountID, c.TokenType, c.TokenValue, c.TokenID, c.PreviousStatus, c.Status,
-		c.DecidedBy, c.Event, rfc3339(c.EventCreatedAt), rfc3339(c.EventExpiresAt), rfc3339(c.AsOf))
+		c.DecidedBy, c.Event, rfc3339Null(created), rfc3339Null(expires), rfc3339(c.AsOf))
 	return r.w.Write(r.row)
 }
 
@@ -154,8 +190,9 @@ type jsonlReport struct {
 }
 
 func (r *jsonlReport) Write(c tokenevents.Change) error {
+	created, expires := eventTimes(&c)
 	b, err := json.Marshal(jsonChange{c.AccountID, c.TokenType, c.TokenValue, c.TokenID, c.PreviousStatus, c.Status,
-		c.DecidedBy, optional(c.Event), optional(rfc3339(c.EventCreatedAt)), optional(rfc3339(c.EventExpiresAt)), rfc3339(c.AsOf)})
+		c.DecidedBy, optional(c.Event), optional(rfc3339Null(created)), optional(rfc3339Null(expires)), rfc3339(c.AsOf)})
 	if err != nil {
 		return err
 	}
@@ -182,11 +219,11 @@ type parquetChange struct {
 	AsOf           time.Time  `parquet:"as_of,timestamp(microsecond)"`
 }
 
-func optionalTime(t time.Time) *time.Time {
-	if t.IsZero() {
+func optionalTime(t tokenevents.NullTime) *time.Time {
+	if !t.Valid {
 		return nil
 	}
-	u := t.UTC()
+	u := t.Time.UTC()
 	return &u
 }
 
@@ -197,8 +234,9 @@ type parquetReport struct {
 }
 
 func (r *parquetReport) Write(c tokenevents.Change) error {
+	created, expires := eventTimes(&c)
 	r.buf = append(r.buf, parquetChange{c.AccountID, c.TokenType, c.TokenValue, c.TokenID, c.PreviousStatus, c.Status,
-		c.DecidedBy, optional(c.Event), optionalTime(c.EventCreatedAt), optionalTime(c.EventExpiresAt), c.AsOf.UTC()})
+		c.DecidedBy, optional(c.Event), optionalTime(created), optionalTime(expires), c.AsOf.UTC()})
 	if len(r.buf) == cap(r.buf) && len(r.buf) >= 1024 {
 		return r.flush()
 	}

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	im, err := pipeline.NewImporter(pipeline.Options{RejectsPath: os.DevNull, MaxRejects: pipeline.RejectLimit{Count: -1, Percent: 100}, Force: true}, stdin)
 	if err == nil {
 		var files []pipeline.PreparedFile
-		if files, err = im.Preflight(args); err == nil {
+		if files, err = im.Preflight(ctx, args); err == nil {
 			_, err = im.Run(ctx, store, files)
 		}
 	}
@@ -93,8 +93,8 @@ func (s *csvStore) StageBatch(_ context.Context, b *tokenevents.Batch) error {
 	defer s.mu.Unlock()
 	for _, e := range b.Events {
 		expires := ""
-		if !e.ExpiresAt.IsZero() {
-			expires = e.ExpiresAt.UTC().Format(time.RFC3339Nano)
+		if e.ExpiresAt.Valid {
+			expires = e.ExpiresAt.Time.UTC().Format(time.RFC3339Nano)
 		}
 		s.row = [9]string{e.AccountID, e.TokenType, e.TokenValue, e.Event.Event, e.CreatedAt.UTC().Format(time.RFC3339Nano),
 			e.Status, expires, string(e.Metadata), strconv.FormatInt(e.Seq, 10)}

@@ -44,8 +44,11 @@ func runImport(t *testing.T, dsn string, stdin string, args ...string) result {
 // accounted for exactly once.
 func checkAddsUp(t *testing.T, s pipeline.Summary) {
 	t.Helper()
-	if s.RowsRead != s.RowsImported+s.RowsRejected {
-		t.Errorf("rows: read %d != imported %d + rejected %d", s.RowsRead, s.RowsImported, s.RowsRejected)
+	if s.RowsRead != s.RowsImported+s.RowsRejected+s.RowsPending {
+		t.Errorf("rows: read %d != imported %d + rejected %d + pending %d", s.RowsRead, s.RowsImported, s.RowsRejected, s.RowsPending)
+	}
+	if s.Outcome == pipeline.OutcomeDone && s.RowsPending != 0 {
+		t.Errorf("a done run left %d rows pending", s.RowsPending)
 	}
 	if s.Outcome == pipeline.OutcomeDone {
 		if got := s.EventsNew + s.EventsUpdated + s.EventsUnchanged + s.Duplicates; got != s.Events {
@@ -91,4 +94,14 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// rejectsText is the rejects file as lines of " | "-joined fields.
+func rejectsText(t *testing.T, path string) string {
+	t.Helper()
+	var lines []string
+	for _, row := range readRejects(t, path) {
+		lines = append(lines, strings.Join(row, " | "))
+	}
+	return strings.Join(lines, "\n")
 }

@@ -84,6 +84,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&o.Writers, "writers", 2, "concurrent database writers")
 	fs.IntVar(&o.BatchRows, "batch-rows", 10000, "events per database transaction, at most")
 	fs.IntVar(&o.BatchBytes, "batch-bytes", 4<<20, "bytes per database transaction, about")
+	fs.IntVar(&o.MaxRecordBytes, "max-record-bytes", tokenevents.DefaultMaxRecordBytes, "reject an input record longer than `N` bytes (all its fields)")
 	fs.StringVar(&c.db, "db", "", "database: postgres://… `URL`, or sqlite:PATH / PATH.db for an embedded file (default $DATABASE_URL, else PostgreSQL if $PGHOST is set, else ./tokenevents.db)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
 	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
@@ -129,9 +130,14 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	o.Location = loc
 	if createdAt != "" {
-		if o.CreatedAt, err = pipeline.ParseTime(createdAt, loc); err != nil {
+		t, err := pipeline.ParseTime(createdAt, loc)
+		if err == nil {
+			t, err = tokenevents.StorableTime(t)
+		}
+		if err != nil {
 			return nil, tokenevents.UsageErrorf("--created-at %q: %v", createdAt, err)
 		}
+		o.CreatedAt = tokenevents.At(t)
 	}
 	switch delimiter {
 	case "":
@@ -205,7 +211,7 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return sum, err
 	}
-	files, err := im.Preflight(c.files)
+	files, err := im.Preflight(ctx, c.files)
 	if err != nil {
 		return sum, err
 	}
@@ -226,11 +232,17 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 
 func printSummary(w io.Writer, s pipeline.Summary) {
 	fmt.Fprintf(w, "import run %d: %s\n", s.RunID, s.Outcome)
-	fmt.Fprintf(w, "  files          %d (%d skipped as unchanged)\n", s.Files, s.FilesSkipped)
-	fmt.Fprintf(w, "  rows read      %d (imported %d, rejected %d; %d bad identifiers beside good ones)\n",
-		s.RowsRead, s.RowsImported, s.RowsRejected, s.FieldsRejected)
+	fmt.Fprintf(w, "  files          %d (%d skipped as unchanged, %d failed)\n", s.Files, s.FilesSkipped, s.FilesFailed)
+	fmt.Fprintf(w, "  rows read      %d (imported %d, rejected %d, not merged %d; %d bad identifiers beside good ones)\n",
+		s.RowsRead, s.RowsImported, s.RowsRejected, s.RowsPending, s.FieldsRejected)
+	if s.LinesUnread > 0 || s.BytesUnread > 0 {
+		fmt.Fprintf(w, "  not read       %d lines (%d bytes) after the point where a file's text broke off\n", s.LinesUnread, s.BytesUnread)
+	}
 	fmt.Fprintf(w, "  events         %d: new %d, updated %d, unchanged %d, duplicates %d, already committed %d\n",
 		s.Events, s.EventsNew, s.EventsUpdated, s.EventsUnchanged, s.Duplicates, s.EventsResumed)
+	if s.EventsExpiredOnArrival > 0 {
+		fmt.Fprintf(w, "  expired        %d events already expired when created (expires_at <= created_at: they never count)\n", s.EventsExpiredOnArrival)
+	}
 	fmt.Fprintf(w, "  tokens new     %d\n", s.TokensNew)
 	fmt.Fprintf(w, "  time           %.2f s, %.0f rows/s\n", s.Seconds, s.RowsPerSecond)
 	if s.RejectsFile != "" {

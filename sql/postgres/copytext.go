@@ -120,10 +120,10 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 		buf = append(buf, '\t')
 		buf = appendCopyText(buf, e.Status)
 		buf = append(buf, '\t')
-		if e.ExpiresAt.IsZero() {
+		if !e.ExpiresAt.Valid {
 			buf = append(buf, `\N`...)
 		} else {
-			buf = strconv.AppendInt(buf, unixMicro(e.ExpiresAt), 10)
+			buf = strconv.AppendInt(buf, unixMicro(e.ExpiresAt.Time), 10)
 		}
 		buf = append(buf, '\t')
 		buf = appendCopyText(buf, string(e.Metadata))
@@ -132,9 +132,9 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 	return buf
 }
 
-// unixMicro is t in microseconds since the Unix epoch, rounded to the
-// nearest (half away from zero).
-func unixMicro(t time.Time) int64 { return t.Round(time.Microsecond).UnixMicro() }
+// unixMicro is t in microseconds since the Unix epoch. Staged instants
+// passed tokenevents.StorableTime: they are whole microseconds already.
+func unixMicro(t time.Time) int64 { return t.UnixMicro() }
 
 // appendCopyText escapes a value for COPY's text format: backslash, tab,
 // newline and carriage return.

@@ -245,7 +245,8 @@ func (d *DB) Report(ctx context.Context, runID int64, fn func(tokenevents.Change
 			&c.DecidedBy, &event, &created, &expires, &c.AsOf); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
-		c.Event, c.EventCreatedAt, c.EventExpiresAt = event.String, created.Time, expires.Time
+		c.Event, c.EventCreatedAt = event.String, created.Time
+		c.EventExpiresAt = tokenevents.NullTime{Time: expires.Time, Valid: expires.Valid}
 		if err := fn(c); err != nil {
 			return err
 		}
@@ -334,7 +335,7 @@ func (d *DB) LookupToken(ctx context.Context, account, tokenType, tokenValue str
 			if err := rows.Scan(&e.Event, &e.Status, &e.CreatedAt, &expires, &e.Metadata); err != nil {
 				return err
 			}
-			e.ExpiresAt = expires.Time
+			e.ExpiresAt = tokenevents.NullTime{Time: expires.Time, Valid: expires.Valid}
 			rec.Events = append(rec.Events, e)
 		}
 		return rows.Err()

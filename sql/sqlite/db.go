@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -46,6 +47,27 @@ type DB struct {
 	writeMu sync.Mutex
 	// locks held during an import or reconcile run.
 	importLock, reconcileLock *fileLock
+	// file is the database file as opened: a write transaction commits
+	// only while the path still names it.
+	file os.FileInfo
+}
+
+// ErrFileGone is returned by a write when the database file was removed
+// or replaced since it was opened: what the run wrote went to a file no
+// one will open again, so the run must not report success.
+var ErrFileGone = errors.New("the database file was removed or replaced while the run was writing to it")
+
+// checkFile reports ErrFileGone when the path no longer names the file
+// that was opened.
+func (d *DB) checkFile() error {
+	if d.file == nil {
+		return nil
+	}
+	now, err := os.Stat(d.path)
+	if err != nil || !os.SameFile(d.file, now) {
+		return fmt.Errorf("%s: %w", d.path, ErrFileGone)
+	}
+	return nil
 }
 
 // Options configure Open.
@@ -59,12 +81,27 @@ type Options struct {
 // so that text order is time order (PostgreSQL keeps microseconds too).
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-// ts formats a timestamp for storage; the zero time is NULL.
-func ts(t time.Time) any {
+// ts formats a timestamp for storage. Year 1 is a real instant here
+// (Go's zero time): columns where a missing instant is NULL use tsOpt or
+// tsNull. Instants from input passed tokenevents.StorableTime, so the
+// layout's truncation to microseconds drops nothing.
+func ts(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// tsOpt formats a timestamp whose zero value means "none" (a status valid
+// forever, a customer not deleted) as NULL.
+func tsOpt(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.UTC().Format(timeLayout)
+	return ts(t)
+}
+
+// tsNull formats an optional instant; absent is NULL.
+func tsNull(t tokenevents.NullTime) any {
+	if !t.Valid {
+		return nil
+	}
+	return ts(t.Time)
 }
 
 // parseTS reads a stored timestamp; NULL is the zero time.
@@ -73,6 +110,15 @@ func parseTS(s sql.NullString) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return ParseTime(s.String)
+}
+
+// parseNullTS reads a stored optional instant; NULL is absent.
+func parseNullTS(s sql.NullString) (tokenevents.NullTime, error) {
+	if !s.Valid || s.String == "" {
+		return tokenevents.NullTime{}, nil
+	}
+	t, err := ParseTime(s.String)
+	return tokenevents.NullTime{Time: t, Valid: err == nil}, err
 }
 
 // ParseTime reads a timestamp as stored by this package, or as people and
@@ -135,6 +181,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := d.migrate(ctx, opts.NoMigrate); err != nil {
 		return nil, errors.Join(err, d.db.Close())
 	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), d.db.Close())
+	}
+	d.file = fi
 	return d, nil
 }
 
@@ -152,6 +203,9 @@ func (d *DB) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return err
 	}
 	if err := fn(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	if err := d.checkFile(); err != nil {
 		return errors.Join(err, ignoreDone(tx.Rollback()))
 	}
 	return tx.Commit()

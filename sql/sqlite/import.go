@@ -159,7 +159,7 @@ func stageTx(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
 		for _, i := range idx[start:end] {
 			e := &b.Events[i]
 			args = append(args, b.SourceID, e.Partition, e.Seq, ord[i], string(tokenevents.AppendUUID(uuid[:0], &e.TokenID)), e.AccountID,
-				e.TokenType, e.TokenValue, e.Event.Event, ts(e.CreatedAt), e.Status, ts(e.ExpiresAt), string(e.Metadata))
+				e.TokenType, e.TokenValue, e.Event.Event, ts(e.CreatedAt), e.Status, tsNull(e.ExpiresAt), string(e.Metadata))
 		}
 		if end-start == stageChunk {
 			_, err = full.ExecContext(ctx, args...)

@@ -231,7 +231,7 @@ func reconcileRange(ctx context.Context, tx *sqlx.Tx, runID int64, account, lo, 
 			e := tokenevents.Event{AccountID: account, TokenType: typ, TokenValue: value, Event: event.String, Status: status.String}
 			var err1, err2 error
 			e.CreatedAt, err1 = parseTS(created)
-			e.ExpiresAt, err2 = parseTS(expires)
+			e.ExpiresAt, err2 = parseNullTS(expires)
 			if err := errors.Join(err1, err2); err != nil {
 				return c, errors.Join(err, rows.Close())
 			}
@@ -253,7 +253,7 @@ func differs(s stored, tokenID string, d tokenevents.Decision) bool {
 	event, created, expires := decidingEvent(d)
 	return s.tokenID != tokenID || s.status != d.Status || s.decidedBy != d.DecidedBy ||
 		!same(s.event, event) || !same(s.eventCreated, created) || !same(s.eventExpires, expires) ||
-		!same(s.validUntil, ts(d.ValidUntil))
+		!same(s.validUntil, tsOpt(d.ValidUntil))
 }
 
 // decidingEvent is the deciding event's columns, NULL when none.
@@ -261,7 +261,7 @@ func decidingEvent(d tokenevents.Decision) (event, created, expires any) {
 	if d.Event == nil {
 		return nil, nil, nil
 	}
-	return d.Event.Event, ts(d.Event.CreatedAt), ts(d.Event.ExpiresAt)
+	return d.Event.Event, ts(d.Event.CreatedAt), tsNull(d.Event.ExpiresAt)
 }
 
 // same compares a stored nullable text with a value to store (nil or string).
@@ -295,7 +295,7 @@ func writeDecisions(ctx context.Context, tx *sqlx.Tx, runID int64, account strin
 		event, created, expires := decidingEvent(x.d)
 		if x.store {
 			if _, err := store.ExecContext(ctx, account, x.tokenType, x.tokenValue, x.tokenID, x.d.Status, x.d.DecidedBy,
-				event, created, expires, ts(x.d.ValidUntil), asOf, runID); err != nil {
+				event, created, expires, tsOpt(x.d.ValidUntil), asOf, runID); err != nil {
 				return err
 			}
 			c.Stored++
@@ -347,7 +347,7 @@ func (d *DB) Report(ctx context.Context, runID int64, fn func(tokenevents.Change
 		var e1, e2, e3 error
 		c.Event = event.String
 		c.EventCreatedAt, e1 = parseTS(created)
-		c.EventExpiresAt, e2 = parseTS(expires)
+		c.EventExpiresAt, e2 = parseNullTS(expires)
 		c.AsOf, e3 = parseTS(asOf)
 		if err := errors.Join(e1, e2, e3); err != nil {
 			return fmt.Errorf("report: %w", err)
@@ -470,7 +470,7 @@ func (d *DB) lookup(ctx context.Context, account, tokenType, tokenValue string) 
 		}
 		var e1, e2 error
 		e.CreatedAt, e1 = parseTS(created)
-		e.ExpiresAt, e2 = parseTS(expires)
+		e.ExpiresAt, e2 = parseNullTS(expires)
 		if err := errors.Join(e1, e2); err != nil {
 			return nil, err
 		}

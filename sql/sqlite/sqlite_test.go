@@ -54,7 +54,7 @@ func TestTimestamps(t *testing.T) {
 	if got := ts(want.In(time.FixedZone("x", 3600))); got != "2024-03-01T10:15:00.123456Z" {
 		t.Errorf("ts = %v", got)
 	}
-	if ts(time.Time{}) != nil {
+	if tsOpt(time.Time{}) != nil {
 		t.Error("zero time is not NULL")
 	}
 	for _, s := range []string{"2024-03-01T10:15:00.123456Z", "2024-03-01T11:15:00.123456+01:00",

@@ -96,7 +96,7 @@ func tell(t *testing.T, target, dir, first, second string) history {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := im.Preflight(paths)
+		files, err := im.Preflight(context.Background(), paths)
 		if err != nil {
 			t.Fatal(err)
 		}

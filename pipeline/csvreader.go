@@ -36,6 +36,10 @@ type csvReader struct {
 	offset    int64 // text bytes consumed
 	line      int64 // line of the next byte, 1-based
 	lineStart int64 // offset where that line starts
+
+	// nl is the index in buf of the next line feed at or after pos, or
+	// end when the buffer holds none; found once per line, not per field.
+	nl int
 }
 
 // csvRecord describes the record readRecord last read. Its kept fields
@@ -61,7 +65,7 @@ func (e *errUnterminated) Error() string {
 }
 
 func newCSVReader(in io.Reader, comma byte, maxRecord int) *csvReader {
-	return &csvReader{in: in, buf: make([]byte, 256<<10), comma: comma, maxRecord: maxRecord, line: 1}
+	return &csvReader{in: in, buf: make([]byte, 256<<10), comma: comma, maxRecord: maxRecord, line: 1, nl: -1}
 }
 
 // fill reads more input after the unread bytes; it reports whether any
@@ -70,7 +74,7 @@ func (r *csvReader) fill() bool {
 	if r.pos < r.end {
 		return true
 	}
-	r.pos, r.end = 0, 0
+	r.pos, r.end, r.nl = 0, 0, -1
 	for !r.eof && r.readErr == nil && r.end == 0 {
 		n, err := r.in.Read(r.buf)
 		r.end = n
@@ -88,8 +92,8 @@ func (r *csvReader) fill() bool {
 func (r *csvReader) crlf() bool {
 	if r.pos+1 >= r.end && r.pos < r.end && !r.eof && r.readErr == nil {
 		n := copy(r.buf, r.buf[r.pos:r.end])
-		r.pos, r.end = 0, n
-		for r.end < 2 && !r.eof && r.readErr == nil {
+		r.pos, r.end, r.nl = 0, n, -1
+		for r.end < 2 && r.end < len(r.buf) && !r.eof && r.readErr == nil {
 			m, err := r.in.Read(r.buf[r.end:])
 			r.end += m
 			if err == io.EOF {
@@ -102,19 +106,18 @@ func (r *csvReader) crlf() bool {
 	return r.pos+1 < r.end && r.buf[r.pos] == '\r' && r.buf[r.pos+1] == '\n'
 }
 
-// peekHead fills the buffer as far as one read goes and returns it, for
-// sniffing the delimiter; nothing is consumed.
+// peekHead reads until the buffer holds the first line (or 64 KiB of it,
+// or the whole input) and returns it, for sniffing the delimiter; nothing
+// is consumed. It waits for no more than that: standard input may be a
+// pipe that delivers the rest later.
 func (r *csvReader) peekHead() []byte {
-	for r.end < len(r.buf) && !r.eof && r.readErr == nil {
+	for r.end < 64<<10 && !r.eof && r.readErr == nil && bytes.IndexByte(r.buf[r.pos:r.end], '\n') < 0 {
 		n, err := r.in.Read(r.buf[r.end:])
 		r.end += n
 		if err == io.EOF {
 			r.eof = true
 		} else if err != nil {
 			r.readErr = err
-		}
-		if r.end >= 64<<10 {
-			break
 		}
 	}
 	return r.buf[r.pos:r.end]
@@ -162,6 +165,10 @@ func (r *csvReader) readRecord(rec *csvRecord, arena []byte) ([]byte, error) {
 			r.consume(2, 1, 1)
 			continue
 		}
+		if c == '\r' && r.pos+1 == r.end && r.eof { // a CR alone at the very end
+			r.consume(1, 0, 0)
+			continue
+		}
 		break
 	}
 	mark := len(arena)
@@ -204,17 +211,30 @@ func (r *csvReader) readRecord(rec *csvRecord, arena []byte) ([]byte, error) {
 // unquoted reads a field up to the delimiter or the line end and consumes
 // that terminator. n is the field's length in bytes.
 func (r *csvReader) unquoted(arena []byte, keep bool) (out []byte, n int, endOfRecord bool, err error) {
+	start := len(arena)
 	for {
 		if !r.fill() {
 			if r.readErr != nil {
 				return arena, n, true, r.readErr
 			}
-			return arena, n, true, nil // the last line has no line feed
+			// The last line has no line feed; a CR ending it is a line
+			// end still (as encoding/csv reads it).
+			if keep && len(arena) > start && arena[len(arena)-1] == '\r' {
+				arena = arena[:len(arena)-1]
+			}
+			return arena, n, true, nil
+		}
+		if r.nl < r.pos || r.nl > r.end {
+			if j := bytes.IndexByte(r.buf[r.pos:r.end], '\n'); j >= 0 {
+				r.nl = r.pos + j
+			} else {
+				r.nl = r.end
+			}
 		}
 		seg := r.buf[r.pos:r.end]
-		i := 0
-		for i < len(seg) && seg[i] != r.comma && seg[i] != '\n' {
-			i++
+		i := bytes.IndexByte(r.buf[r.pos:r.nl], r.comma)
+		if i < 0 {
+			i = r.nl - r.pos
 		}
 		if keep {
 			arena = append(arena, seg[:i]...)
@@ -231,7 +251,7 @@ func (r *csvReader) unquoted(arena []byte, keep bool) (out []byte, n int, endOfR
 		r.consume(i+1, 1, i)
 		// CRLF: the CR belongs to the line end, not the field. (It may
 		// have been counted in n already; one byte of a limit is noise.)
-		if keep && len(arena) > 0 && arena[len(arena)-1] == '\r' {
+		if keep && len(arena) > start && arena[len(arena)-1] == '\r' {
 			arena = arena[:len(arena)-1]
 		}
 		return arena, n, true, nil

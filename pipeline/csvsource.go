@@ -30,6 +30,7 @@ type csvSource struct {
 
 	compressed *countingReader // the raw bytes under gzip, nil when plain
 	arena      []byte
+	spans      []span
 	rec        csvRecord
 	cut        error // the input ended early: reported after the records before it
 }
@@ -71,7 +72,11 @@ func openCSV(name string, rc io.ReadCloser, o *Options) (*csvSource, error) {
 		s.r.pos += 3
 		head = head[3:]
 	}
-	if bytes.Count(head[:min(len(head), 1024)], []byte{0}) > 0 {
+	firstLine := head
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		firstLine = head[:i]
+	}
+	if bytes.IndexByte(firstLine, 0) >= 0 {
 		return nil, tokenevents.UsageErrorf("%s: the header holds NUL bytes: the file is not text in UTF-8 (UTF-16 without a byte order mark?)", name)
 	}
 	if delim == 0 {
@@ -94,6 +99,9 @@ func openCSV(name string, rc io.ReadCloser, o *Options) (*csvSource, error) {
 	s.width = len(s.header)
 	return s, nil
 }
+
+// span is a field's place in the arena.
+type span struct{ start, end int }
 
 // wideEncoding names a UTF-16 or UTF-32 byte order mark at the start of
 // head, or returns "".
@@ -166,8 +174,7 @@ func (s *csvSource) Read(ctx context.Context, dst []Record, n int) ([]Record, er
 	}
 	s.arena = s.arena[:0]
 	first := len(dst)
-	type span struct{ start, end int }
-	var spans []span
+	spans := s.spans[:0]
 	for i := 0; i < n && len(s.arena) < s.chunkBytes; i++ {
 		var err error
 		s.arena, err = s.r.readRecord(&s.rec, s.arena)
@@ -202,6 +209,7 @@ func (s *csvSource) Read(ctx context.Context, dst []Record, n int) ([]Record, er
 		}
 		return dst, io.EOF
 	}
+	s.spans = spans
 	// One string for the chunk's kept bytes; each field is a slice of it.
 	text := string(s.arena)
 	fields := make([]string, len(spans))

@@ -107,6 +107,14 @@ func TestReconcileUsageErrors(t *testing.T) {
 				t.Errorf("%q: the plain identifier reached stderr: %s", args, stderr)
 			}
 		}
+		// A report path that cannot be written is named as given (not by
+		// the temporary file beside it), before anything is computed.
+		for _, path := range []string{"/proc/x.csv", filepath.Join(t.TempDir(), "missing", "r.jsonl")} {
+			code, _, stderr := runCmd(t, "--db", dsn, "--report", path)
+			if code != 2 || !strings.Contains(stderr, "--report "+path+": cannot write there") {
+				t.Errorf("--report %s: exit %d, want 2 naming the path:\n%s", path, code, stderr)
+			}
+		}
 		if code, _, _ := runCmd(t, "--db", "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", "--retries", "1", "--as-of", "2024-01-01"); code != 1 {
 			t.Errorf("unreachable database: exit %d, want 1", code)
 		}

@@ -47,12 +47,16 @@ func TestBackendsAgree(t *testing.T) {
 		return p
 	}
 	first := gen("first.csv", fixtures.Config{Rows: 4000, Seed: 21, Phones: true, Accounts: 3, DupRate: 0.1, BadRate: 0.003})
+	edges := filepath.Join(dir, "edges.csv")
+	if err := os.WriteFile(edges, []byte(edgeRows()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	second := gen("second.csv", fixtures.Config{Rows: 1500, Seed: 22, Phones: true, Accounts: 3, Tokens: 3000, DupRate: 0.05, BadRate: 0.003})
 
 	var got []history
 	for _, b := range testdb.Backends() {
 		target := b.New(t) // skips the PostgreSQL half without a server, outside CI
-		got = append(got, tell(t, target, dir, first, second))
+		got = append(got, tell(t, target, dir, first, second, edges))
 	}
 	pg, lite := got[0], got[1]
 	t.Logf("compared %d import runs, %d reconcile lines, %d events, %d statuses", len(pg.imports), len(pg.reconcile), len(pg.events), len(pg.statuses))
@@ -83,7 +87,41 @@ func firstDiff(a, b []string) string {
 	return fmt.Sprintf("%d lines vs %d", len(a), len(b))
 }
 
-func tell(t *testing.T, target, dir, first, second string) history {
+// edgeRows is a file of the limits and instants SPEC §10 names: year 1 and
+// year 9999, sub-microsecond fractions (rounded, or out of range once
+// rounded), expires_at at or before created_at, a NUL byte in the event
+// and in store_id, events and store ids at their limit and one byte past
+// it, and a tab in free text. Every store must keep or refuse the same rows.
+func edgeRows() string {
+	tok := func(i int) string { return fmt.Sprintf("%040x", 0xed0000+i) }
+	long := func(n int) string { return strings.Repeat("é", n/2) + strings.Repeat("x", n%2) }
+	rows := [][]string{
+		{tok(1), "year one", "0001-01-01T00:00:00Z", "", ""},
+		{tok(2), "year one expired", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z", ""},
+		{tok(3), "last instant", "9999-12-31T23:59:59.999999Z", "", ""},
+		{tok(4), "rounds past 9999", "9999-12-31T23:59:59.9999995Z", "", ""},
+		{tok(5), "year zero", "0000-12-31T23:59:59Z", "", ""},
+		{tok(6), "half up", "2024-03-01T10:00:00.1234565Z", "2024-03-01T10:00:00.0000004Z", ""},
+		{tok(7), "expires at creation", "2024-03-01 10:00:00", "2024-03-01T10:00:00Z", ""},
+		{tok(8), "nul\x00event", "2024-03-01", "", ""},
+		{tok(9), "nul store", "2024-03-01", "", "s\x00"},
+		{tok(10), long(1024), "2024-03-01", "", long(4096)},
+		{tok(11), long(1025), "2024-03-01", "", ""},
+		{tok(12), "store too long", "2024-03-01", "", long(4097)},
+		{tok(13), "tab\tinside", "2024-03-01", "", "a\tb"},
+		{tok(14), "offset back to year one", "0001-01-01T01:00:00+01:00", "", ""},
+		{tok(15), "offset before year one", "0001-01-01T00:30:00+01:00", "", ""},
+	}
+	var b strings.Builder
+	b.WriteString("token_type,token_value,event,created_at,expires_at,store_id\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "sha1:email,%s,\"%s\",%s,%s,\"%s\"\n", r[0], strings.ReplaceAll(r[1], `\t`, "\t"), r[2], r[3],
+			strings.ReplaceAll(r[4], `\t`, "\t"))
+	}
+	return b.String()
+}
+
+func tell(t *testing.T, target, dir, first, second, edges string) history {
 	t.Helper()
 	ctx := context.Background()
 	s := teststore.Open(t, target)
@@ -104,9 +142,16 @@ func tell(t *testing.T, target, dir, first, second string) history {
 		if err != nil {
 			t.Fatalf("import %v: %v", paths, err)
 		}
-		h.imports = append(h.imports, fmt.Sprintf("%s files=%d skipped=%d read=%d rejected=%d events=%d new=%d updated=%d unchanged=%d dups=%d tokens=%d",
-			sum.Outcome, sum.Files, sum.FilesSkipped, sum.RowsRead, sum.RowsRejected, sum.Events, sum.EventsNew,
-			sum.EventsUpdated, sum.EventsUnchanged, sum.Duplicates, sum.TokensNew))
+		h.imports = append(h.imports, fmt.Sprintf("%s files=%d skipped=%d read=%d rejected=%d pending=%d events=%d new=%d updated=%d unchanged=%d dups=%d tokens=%d expired_on_arrival=%d",
+			sum.Outcome, sum.Files, sum.FilesSkipped, sum.RowsRead, sum.RowsRejected, sum.RowsPending, sum.Events, sum.EventsNew,
+			sum.EventsUpdated, sum.EventsUnchanged, sum.Duplicates, sum.TokensNew, sum.EventsExpiredOnArrival))
+		if rejects, err := os.ReadFile(o.RejectsPath); err == nil {
+			for _, line := range strings.Split(string(rejects), "\n") {
+				if _, rest, ok := strings.Cut(line, ","); ok { // without the file's path
+					h.imports = append(h.imports, "  reject "+rest)
+				}
+			}
+		}
 	}
 	reconcileAt := func(asOf time.Time, full bool) {
 		t.Helper()
@@ -136,6 +181,7 @@ func tell(t *testing.T, target, dir, first, second string) history {
 	db := testdb.Open(t, target)
 
 	importFiles(pipeline.Options{}, "../../fixtures/store-optouts.csv", first)
+	importFiles(pipeline.Options{Account: "P00000001"}, edges)
 	importFiles(pipeline.Options{Event: "till"}, "../../fixtures/parquet/duckdb-snappy.parquet", "../../fixtures/parquet/go-int96-dict.parquet")
 	reconcileAt(time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), false)
 	importFiles(pipeline.Options{ExpiresAfter: 30 * 24 * time.Hour}, second)

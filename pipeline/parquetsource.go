@@ -60,12 +60,18 @@ func newParquetSource(path string, f *os.File, o *Options) (Source, error) {
 	return ps, nil
 }
 
+// errReaderPanic marks a panic of the Parquet library on malformed input,
+// recovered into an error that names the file: a user's run goes on to
+// the next file. The fuzz test fails on it, so that each such input is
+// found and checked for beforehand instead.
+var errReaderPanic = errors.New("the Parquet reader failed")
+
 // openParquet reads the footer and schema; parquet-go's panics on malformed
 // input become errors that name the file.
 func openParquet(path string, r io.ReaderAt, size int64, f io.Closer) (src Source, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			src, err = nil, errors.Join(inputError(path, fmt.Errorf("not a readable Parquet file: %v", r)), f.Close())
+			src, err = nil, errors.Join(inputError(path, fmt.Errorf("not a readable Parquet file: %w: %v", errReaderPanic, r)), f.Close())
 		}
 	}()
 	if err := checkFraming(r, size); err != nil {
@@ -117,7 +123,7 @@ func (s *parquetSource) useColumns(positions []int) error {
 func (s *parquetSource) Read(ctx context.Context, dst []Record, n int) (out []Record, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = dst, inputError(s.name, fmt.Errorf("row group %d: corrupt data: %v", s.rowGroup-1, r))
+			out, err = dst, inputError(s.name, fmt.Errorf("row group %d: corrupt data: %w: %v", s.rowGroup-1, errReaderPanic, r))
 		}
 	}()
 	if err := ctx.Err(); err != nil {

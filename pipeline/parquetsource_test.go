@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -34,6 +35,9 @@ func FuzzParquetSource(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src, err := openParquet("fuzz.parquet", bytes.NewReader(data), int64(len(data)), io.NopCloser(nil))
+		if errors.Is(err, errReaderPanic) {
+			t.Fatalf("the Parquet library panicked opening the file: %v", err)
+		}
 		if err != nil {
 			return
 		}
@@ -49,7 +53,11 @@ func FuzzParquetSource(f *testing.F) {
 			t.Fatal(err)
 		}
 		for n := 0; n < 1000; n++ {
-			if _, err := src.Read(context.Background(), nil, 7); err != nil {
+			_, err := src.Read(context.Background(), nil, 7)
+			if errors.Is(err, errReaderPanic) {
+				t.Fatalf("the Parquet library panicked reading the file: %v", err)
+			}
+			if err != nil {
 				return
 			}
 		}

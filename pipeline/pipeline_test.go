@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/fixtures"
@@ -331,8 +331,10 @@ func TestReimportAcrossBatches(t *testing.T) {
 	})
 }
 
-// TestSurvivesTerminatedConnections kills the importer's connections a few
-// times while it writes: transient errors are retried batch by batch and
+// TestSurvivesTerminatedConnections terminates the importer's database
+// connections at set points while it writes — before its 3rd and 12th
+// staged batch and before its 2nd and 9th partition merge — so that every
+// run loses connections in both phases: transient errors are retried and
 // the end state equals a clean run's. PostgreSQL only: the embedded store
 // has no connections to lose.
 func TestSurvivesTerminatedConnections(t *testing.T) {
@@ -346,38 +348,53 @@ func TestSurvivesTerminatedConnections(t *testing.T) {
 	want := testdb.Dump(t, testdb.Open(t, cleanDSN))
 
 	dsn := testdb.New(t)
-	store := openStore(t, dsn+"&application_name=victim")
 	admin := testdb.Open(t, dsn)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	killed := make(chan int64, 1)
-	go func() {
-		var total int64
-		defer func() { killed <- total }()
-		for i := 0; i < 6; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
-			var n int64
-			_ = admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-				WHERE datname = current_database() AND application_name = 'victim'`).Scan(&n)
-			total += n
-		}
-	}()
-	sum, err := importWith(ctx, t, store, opts, path)
-	cancel()
-	n := <-killed
+	v := &killer{ImportStore: openStore(t, dsn+"&application_name=victim"), t: t, admin: admin,
+		stageAt: map[int64]bool{3: true, 12: true}, mergeAt: map[int64]bool{2: true, 9: true}}
+	sum, err := importWith(context.Background(), t, v, opts, path)
 	if err != nil {
-		t.Fatalf("import failed after %d terminated connections: %v", n, err)
+		t.Fatalf("import failed after %d terminated connections: %v", v.killed.Load(), err)
 	}
-	if n == 0 {
-		t.Log("no connection was terminated while the import ran (it was too quick); the check is weaker")
+	if v.killed.Load() < 4 {
+		t.Fatalf("only %d connections were terminated at the 4 points: the test proves nothing", v.killed.Load())
 	}
 	got := testdb.Dump(t, testdb.Open(t, dsn))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("state after retries differs from a clean run (%d vs %d events)", len(got), len(want))
 	}
-	t.Logf("%d connections terminated; summary %+v", n, sum)
+	t.Logf("%d connections terminated; summary %+v", v.killed.Load(), sum)
+}
+
+// killer is an import store whose connections are terminated from outside
+// before chosen calls of StageBatch and MergePartition.
+type killer struct {
+	tokenevents.ImportStore
+	t                *testing.T
+	admin            *sql.DB
+	stageAt, mergeAt map[int64]bool
+	stages, merges   atomic.Int64
+	killed           atomic.Int64
+}
+
+func (k *killer) kill() {
+	var n int64
+	if err := k.admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'victim'`).Scan(&n); err != nil {
+		k.t.Error(err)
+	}
+	k.killed.Add(n)
+}
+
+func (k *killer) StageBatch(ctx context.Context, b *tokenevents.Batch) error {
+	if k.stageAt[k.stages.Add(1)] {
+		k.kill()
+	}
+	return k.ImportStore.StageBatch(ctx, b)
+}
+
+func (k *killer) MergePartition(ctx context.Context, runID, sourceID int64, partition int) (tokenevents.MergeCounts, error) {
+	if k.mergeAt[k.merges.Add(1)] {
+		k.kill()
+	}
+	return k.ImportStore.MergePartition(ctx, runID, sourceID, partition)
 }

@@ -68,6 +68,22 @@ func newCSVReader(in io.Reader, comma byte, maxRecord int) *csvReader {
 	return &csvReader{in: in, buf: make([]byte, 256<<10), comma: comma, maxRecord: maxRecord, line: 1, nl: -1}
 }
 
+// more reads once into the free end of the buffer, recording the end of
+// the input or a read error; it reports whether reading may go on.
+func (r *csvReader) more() bool {
+	if r.eof || r.readErr != nil || r.end == len(r.buf) {
+		return false
+	}
+	n, err := r.in.Read(r.buf[r.end:])
+	r.end += n
+	if err == io.EOF {
+		r.eof = true
+	} else if err != nil {
+		r.readErr = err
+	}
+	return true
+}
+
 // fill reads more input after the unread bytes; it reports whether any
 // unread byte is available.
 func (r *csvReader) fill() bool {
@@ -75,14 +91,7 @@ func (r *csvReader) fill() bool {
 		return true
 	}
 	r.pos, r.end, r.nl = 0, 0, -1
-	for !r.eof && r.readErr == nil && r.end == 0 {
-		n, err := r.in.Read(r.buf)
-		r.end = n
-		if err == io.EOF {
-			r.eof = true
-		} else if err != nil {
-			r.readErr = err
-		}
+	for r.end == 0 && r.more() {
 	}
 	return r.end > 0
 }
@@ -90,17 +99,10 @@ func (r *csvReader) fill() bool {
 // crlf reports whether the next two bytes are CR LF, reading more input
 // when the buffer ends between them.
 func (r *csvReader) crlf() bool {
-	if r.pos+1 >= r.end && r.pos < r.end && !r.eof && r.readErr == nil {
+	if r.pos+1 >= r.end && r.pos < r.end {
 		n := copy(r.buf, r.buf[r.pos:r.end])
 		r.pos, r.end, r.nl = 0, n, -1
-		for r.end < 2 && r.end < len(r.buf) && !r.eof && r.readErr == nil {
-			m, err := r.in.Read(r.buf[r.end:])
-			r.end += m
-			if err == io.EOF {
-				r.eof = true
-			} else if err != nil {
-				r.readErr = err
-			}
+		for r.end < 2 && r.more() {
 		}
 	}
 	return r.pos+1 < r.end && r.buf[r.pos] == '\r' && r.buf[r.pos+1] == '\n'
@@ -111,14 +113,7 @@ func (r *csvReader) crlf() bool {
 // is consumed. It waits for no more than that: standard input may be a
 // pipe that delivers the rest later.
 func (r *csvReader) peekHead() []byte {
-	for r.end < 64<<10 && !r.eof && r.readErr == nil && bytes.IndexByte(r.buf[r.pos:r.end], '\n') < 0 {
-		n, err := r.in.Read(r.buf[r.end:])
-		r.end += n
-		if err == io.EOF {
-			r.eof = true
-		} else if err != nil {
-			r.readErr = err
-		}
+	for r.end < 64<<10 && bytes.IndexByte(r.buf[r.pos:r.end], '\n') < 0 && r.more() {
 	}
 	return r.buf[r.pos:r.end]
 }

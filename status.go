@@ -12,11 +12,15 @@ const (
 	DecidedByNone     = "none"
 )
 
-// Customer is a customer's state as the status rule sees it.
+// Customer is a customer's state as the status rule sees it, with what a
+// lookup shows of it.
 type Customer struct {
 	ID        string
 	Status    string    // "" when not set
 	DeletedAt time.Time // zero when not deleted
+	Metadata  []byte    // a JSON object; nil when not read
+	CreatedAt time.Time // when the row was created here; zero: not known
+	UpdatedAt time.Time // when its data was true (updated_at); zero: not known
 }
 
 // Decision is a token's aggregated status as of an instant.

@@ -27,8 +27,11 @@ type Batch struct {
 	File      string // display name, for errors
 	FirstLine int64  // input line of the first event, for errors
 	Events    []StagedEvent
-	// Marks: for each partition listed, every event of an input row up to
-	// UptoRow is staged once this batch commits.
+	Customers []StagedCustomer
+	Links     []StagedLink
+	// Marks: for each partition listed, every event, customer and link of
+	// an input row up to UptoRow is staged once this batch commits.
+	// (Customers are routed by a partition too, and counted per source.)
 	Marks []StageMark
 }
 
@@ -37,17 +40,25 @@ type StageMark struct {
 	Partition int
 	UptoRow   int64
 	Events    int64 // events of this partition in the batch
+	Links     int64 // links of this partition in the batch
 }
 
-// MergeCounts is what merging staged events did. Staged == Duplicates +
-// New + Updated + Unchanged.
+// MergeCounts is what merging a staged partition did. For events, Staged
+// == Duplicates + New + Updated + Unchanged; for links, LinksStaged ==
+// LinkDuplicates + LinksNew + LinksMoved + LinksUnchanged.
 type MergeCounts struct {
 	Staged     int64
 	Duplicates int64 // earlier occurrences of a key within the source
 	New        int64
 	Updated    int64
 	Unchanged  int64
-	NewTokens  int64
+	NewTokens  int64 // by events and by links
+
+	LinksStaged    int64
+	LinkDuplicates int64
+	LinksNew       int64 // a token linked to a customer for the first time
+	LinksMoved     int64 // a token moved from another customer
+	LinksUnchanged int64 // already linked so, or the stored link is newer
 }
 
 // SourceState is the ledger of one source: a file's content read with one
@@ -59,6 +70,8 @@ type SourceState struct {
 	Merging    bool
 	StagedUpto []int64 // per partition, the last staged input row, or -1
 	Merged     []bool  // per partition
+	// CustomersMerged is set once the source's staged customers are merged.
+	CustomersMerged bool
 }
 
 // ImportFile describes one input file of a run.
@@ -94,8 +107,13 @@ type ImportStore interface {
 	StageBatch(ctx context.Context, b *Batch) error
 	// StagingDone records that every event of the source is staged.
 	StagingDone(ctx context.Context, sourceID int64) error
-	// MergePartition merges one staged partition into the token tables.
+	// MergePartition merges one staged partition into the token tables:
+	// its events, then its links.
 	MergePartition(ctx context.Context, runID, sourceID int64, partition int) (MergeCounts, error)
+	// MergeCustomers merges the source's staged customers, once every
+	// partition is merged, and creates the customers its links name that
+	// do not exist yet (status not set).
+	MergeCustomers(ctx context.Context, runID, sourceID int64) (CustomerCounts, error)
 	// FinishFile records a file's outcome. A done file's source and ledger
 	// are dropped; with discard, so are those of a file that cannot resume.
 	FinishFile(ctx context.Context, runID, sourceID int64, f ImportFile, discard bool) error

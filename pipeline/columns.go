@@ -22,14 +22,26 @@ const (
 	fCreatedAt
 	fExpiresAt
 	fStoreID
+	fCustomerID
+	fDeletedAt
+	fUpdatedAt
 	numFields
 )
 
 var fieldByName = map[string]field{
 	"account_id": fAccount, "email": fEmail, "phone_number": fPhone, "token_type": fTokenType,
 	"token_value": fTokenValue, "event": fEvent, "status": fStatus, "created_at": fCreatedAt,
-	"expires_at": fExpiresAt, "store_id": fStoreID,
+	"expires_at": fExpiresAt, "store_id": fStoreID, "customer_id": fCustomerID, "deleted_at": fDeletedAt,
+	"updated_at": fUpdatedAt,
 }
+
+// customerOnly are the fields of a customers file (import --customers)
+// that an events file does not read.
+var customerOnly = map[field]bool{fDeletedAt: true, fUpdatedAt: true}
+
+// eventOnly are the fields of an events file that a customers file does
+// not read.
+var eventOnly = map[field]bool{fEvent: true, fCreatedAt: true, fExpiresAt: true, fStoreID: true}
 
 // aliases are other header names that mean a field.
 var aliases = map[string]field{"phone": fPhone, "mobile": fPhone, "msisdn": fPhone}
@@ -112,19 +124,45 @@ func mapColumns(header []string, o *Options) (*columns, error) {
 		}
 		c.meta = append(c.meta, metaColumn{key: normHeader(m), idx: i})
 	}
-	switch {
-	case c.idx[fEmail] < 0 && c.idx[fPhone] < 0 && c.idx[fTokenValue] < 0:
-		return nil, tokenevents.UsageErrorf("no identifier column: need email, phone_number (phone, mobile, msisdn) or token_type and token_value (or --map)")
-	case (c.idx[fTokenValue] < 0) != (c.idx[fTokenType] < 0):
-		return nil, tokenevents.UsageErrorf("token_type and token_value columns go together")
-	case c.idx[fCreatedAt] < 0 && !o.CreatedAt.Valid:
-		return nil, tokenevents.UsageErrorf("no created_at column and no --created-at")
-	case c.idx[fAccount] < 0 && o.Account == "":
-		return nil, tokenevents.UsageErrorf("no account_id column and no --account")
-	case c.idx[fEvent] < 0 && o.Event == "":
-		return nil, tokenevents.UsageErrorf("no event column and no --event")
+	if err := c.checkFields(o); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// checkFields checks that the file has what the run needs, and forgets
+// the columns of the other kind of file (an events file's deleted_at is
+// just another column).
+func (c *columns) checkFields(o *Options) error {
+	for f := range c.idx {
+		if o.Customers && eventOnly[field(f)] || !o.Customers && customerOnly[field(f)] {
+			c.idx[f] = -1
+		}
+	}
+	if o.Customers {
+		switch {
+		case c.idx[fCustomerID] < 0:
+			return tokenevents.UsageErrorf("no customer_id column (or --map customer_id=HEADER): a customers file needs one")
+		case (c.idx[fTokenValue] < 0) != (c.idx[fTokenType] < 0):
+			return tokenevents.UsageErrorf("token_type and token_value columns go together")
+		case c.idx[fAccount] < 0 && o.Account == "":
+			return tokenevents.UsageErrorf("no account_id column and no --account")
+		}
+		return nil
+	}
+	switch {
+	case c.idx[fEmail] < 0 && c.idx[fPhone] < 0 && c.idx[fTokenValue] < 0:
+		return tokenevents.UsageErrorf("no identifier column: need email, phone_number (phone, mobile, msisdn) or token_type and token_value (or --map)")
+	case (c.idx[fTokenValue] < 0) != (c.idx[fTokenType] < 0):
+		return tokenevents.UsageErrorf("token_type and token_value columns go together")
+	case c.idx[fCreatedAt] < 0 && !o.CreatedAt.Valid:
+		return tokenevents.UsageErrorf("no created_at column and no --created-at")
+	case c.idx[fAccount] < 0 && o.Account == "":
+		return tokenevents.UsageErrorf("no account_id column and no --account")
+	case c.idx[fEvent] < 0 && o.Event == "":
+		return tokenevents.UsageErrorf("no event column and no --event")
+	}
+	return nil
 }
 
 // matchNames gives each field not set by --map the column with its name

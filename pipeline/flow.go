@@ -59,6 +59,13 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 	if err := im.mergeFile(ctx, runID, state, staged); err != nil {
 		return st, err
 	}
+	if (im.opts.Customers || f.cols.idx[fCustomerID] >= 0) && !state.CustomersMerged {
+		cc, err := im.store.MergeCustomers(ctx, runID, state.ID)
+		if err != nil {
+			return st, err
+		}
+		im.c.addCustomers(cc)
+	}
 	if st.cut != nil {
 		return st, st.cut
 	}
@@ -195,7 +202,11 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 				}
 				res := &chunkResult{seq: wc.seq, lastRow: -1}
 				for i := range wc.records {
-					tr.transform(res, &wc.records[i])
+					if o.Customers {
+						tr.transformCustomer(res, &wc.records[i])
+					} else {
+						tr.transform(res, &wc.records[i])
+					}
 				}
 				clear(wc.records)
 				recs := wc.records[:0]
@@ -217,7 +228,8 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 		}()
 		sq := sequencer{im: im, o: o, sourceID: state.ID, file: f.path, ledger: ledger, staged: staged,
 			rejects: rejects, toWriter: toWriter, batches: make([]*tokenevents.Batch, o.Writers),
-			bytes: make([]int, o.Writers), counts: make([][Partitions]int64, o.Writers), lastRow: -1}
+			bytes: make([]int, o.Writers), counts: make([][Partitions]int64, o.Writers),
+			links: make([][Partitions]int64, o.Writers), lastRow: -1}
 		pending := map[int64]*chunkResult{}
 		var next int64
 		for {
@@ -305,6 +317,7 @@ type sequencer struct {
 	batches  []*tokenevents.Batch
 	bytes    []int
 	counts   [][Partitions]int64 // per writer, events per partition in its open batch
+	links    [][Partitions]int64 // per writer, links per partition in its open batch
 	lastRow  int64
 }
 
@@ -327,17 +340,26 @@ func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
 			c.resumed.Add(1) // staged by an earlier, unfinished run
 			continue
 		}
-		w := e.Partition % len(s.batches)
-		b := s.batches[w]
-		if b == nil {
-			b = getBatch()
-			b.SourceID, b.File, b.FirstLine = s.sourceID, s.file, e.line
-			s.batches[w] = b
-		}
+		w, b := s.batch(e.Partition, e.line)
 		e.Seq = e.Row
 		b.Events = append(b.Events, e.StagedEvent)
 		s.bytes[w] += e.size
 		s.counts[w][e.Partition]++
+	}
+	for _, cu := range r.customers {
+		if cu.Row > s.ledger[cu.Partition] { // else staged by an earlier, unfinished run
+			w, b := s.batch(cu.Partition, 0)
+			b.Customers = append(b.Customers, cu)
+			s.bytes[w] += 160 + len(cu.CustomerID) + len(cu.Metadata)
+		}
+	}
+	for _, l := range r.links {
+		if l.Row > s.ledger[l.Partition] {
+			w, b := s.batch(l.Partition, 0)
+			b.Links = append(b.Links, l)
+			s.bytes[w] += 160 + len(l.CustomerID)
+			s.links[w][l.Partition]++
+		}
 	}
 	if r.lastRow >= 0 {
 		s.lastRow = r.lastRow
@@ -345,13 +367,25 @@ func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
 	// Batches are cut at chunk boundaries only: every event of every row up
 	// to lastRow has then been routed, which is what the ledger marks claim.
 	for w, b := range s.batches {
-		if b != nil && (len(b.Events) >= s.o.BatchRows || s.bytes[w] >= s.o.BatchBytes) {
+		if b != nil && (len(b.Events)+len(b.Customers)+len(b.Links) >= s.o.BatchRows || s.bytes[w] >= s.o.BatchBytes) {
 			if err := s.flush(ctx, w); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// batch returns the writer that owns partition p and its open batch.
+func (s *sequencer) batch(p int, line int64) (int, *tokenevents.Batch) {
+	w := p % len(s.batches)
+	b := s.batches[w]
+	if b == nil {
+		b = getBatch()
+		b.SourceID, b.File, b.FirstLine = s.sourceID, s.file, line
+		s.batches[w] = b
+	}
+	return w, b
 }
 
 // flush sends writer w's batch with ledger marks for all its partitions.
@@ -361,11 +395,11 @@ func (s *sequencer) flush(ctx context.Context, w int) error {
 		return nil
 	}
 	for p := w; p < Partitions; p += len(s.batches) {
-		n := s.counts[w][p]
-		b.Marks = append(b.Marks, tokenevents.StageMark{Partition: p, UptoRow: s.lastRow, Events: n})
-		s.staged[p] += n
+		n, k := s.counts[w][p], s.links[w][p]
+		b.Marks = append(b.Marks, tokenevents.StageMark{Partition: p, UptoRow: s.lastRow, Events: n, Links: k})
+		s.staged[p] += n + k
 	}
-	s.batches[w], s.bytes[w], s.counts[w] = nil, 0, [Partitions]int64{}
+	s.batches[w], s.bytes[w], s.counts[w], s.links[w] = nil, 0, [Partitions]int64{}, [Partitions]int64{}
 	select {
 	case s.toWriter[w] <- b:
 		return nil
@@ -380,6 +414,8 @@ func getBatch() *tokenevents.Batch { return batchPool.Get().(*tokenevents.Batch)
 
 func putBatch(b *tokenevents.Batch) {
 	clear(b.Events)
-	*b = tokenevents.Batch{Events: b.Events[:0], Marks: b.Marks[:0]}
+	clear(b.Customers)
+	clear(b.Links)
+	*b = tokenevents.Batch{Events: b.Events[:0], Customers: b.Customers[:0], Links: b.Links[:0], Marks: b.Marks[:0]}
 	batchPool.Put(b)
 }

@@ -47,20 +47,28 @@ type Summary struct {
 	// LinesUnread and BytesUnread measure text that was read but could not
 	// be parsed into rows: a quoted field that never closes swallows the
 	// rest of its file, a gzip stream cut short ends inside a line.
-	LinesUnread            int64   `json:"lines_unread"`
-	BytesUnread            int64   `json:"bytes_unread"`
-	FieldsRejected         int64   `json:"fields_rejected"`
-	EventsExpiredOnArrival int64   `json:"events_expired_on_arrival"`
-	Events                 int64   `json:"events"`
-	EventsNew              int64   `json:"events_new"`
-	EventsUpdated          int64   `json:"events_updated"`
-	EventsUnchanged        int64   `json:"events_unchanged"`
-	Duplicates             int64   `json:"duplicates"`
-	EventsResumed          int64   `json:"events_resumed"`
-	TokensNew              int64   `json:"tokens_new"`
-	Seconds                float64 `json:"seconds"`
-	RowsPerSecond          float64 `json:"rows_per_second"`
-	RejectsFile            string  `json:"rejects_file,omitempty"`
+	LinesUnread            int64 `json:"lines_unread"`
+	BytesUnread            int64 `json:"bytes_unread"`
+	FieldsRejected         int64 `json:"fields_rejected"`
+	EventsExpiredOnArrival int64 `json:"events_expired_on_arrival"`
+	Events                 int64 `json:"events"`
+	EventsNew              int64 `json:"events_new"`
+	EventsUpdated          int64 `json:"events_updated"`
+	EventsUnchanged        int64 `json:"events_unchanged"`
+	Duplicates             int64 `json:"duplicates"`
+	EventsResumed          int64 `json:"events_resumed"`
+	TokensNew              int64 `json:"tokens_new"`
+	// Customers (import --customers, or an events file's customer_id):
+	// later rows of one customer or token in a run count as unchanged.
+	CustomersNew       int64   `json:"customers_new"`
+	CustomersUpdated   int64   `json:"customers_updated"`
+	CustomersUnchanged int64   `json:"customers_unchanged"`
+	LinksNew           int64   `json:"links_new"`
+	LinksMoved         int64   `json:"links_moved"`
+	LinksUnchanged     int64   `json:"links_unchanged"`
+	Seconds            float64 `json:"seconds"`
+	RowsPerSecond      float64 `json:"rows_per_second"`
+	RejectsFile        string  `json:"rejects_file,omitempty"`
 }
 
 // counters are the run's live counts, shared by the pipeline's goroutines.
@@ -68,6 +76,14 @@ type counters struct {
 	rowsRead, rowsRejected, fieldsRejected, events, resumed  atomic.Int64
 	new, updated, unchanged, duplicates, tokensNew           atomic.Int64
 	rowsImported, expiredOnArrival, linesUnread, bytesUnread atomic.Int64
+	customersNew, customersUpdated, customersUnchanged       atomic.Int64
+	linksNew, linksMoved, linksUnchanged                     atomic.Int64
+}
+
+func (c *counters) addCustomers(cc tokenevents.CustomerCounts) {
+	c.customersNew.Add(cc.New)
+	c.customersUpdated.Add(cc.Updated)
+	c.customersUnchanged.Add(cc.Unchanged + cc.Duplicates)
 }
 
 func (c *counters) addMerge(b tokenevents.MergeCounts) {
@@ -76,6 +92,9 @@ func (c *counters) addMerge(b tokenevents.MergeCounts) {
 	c.unchanged.Add(b.Unchanged)
 	c.duplicates.Add(b.Duplicates)
 	c.tokensNew.Add(b.NewTokens)
+	c.linksNew.Add(b.LinksNew)
+	c.linksMoved.Add(b.LinksMoved)
+	c.linksUnchanged.Add(b.LinksUnchanged + b.LinkDuplicates)
 }
 
 // Importer runs imports. Preflight needs no store, so that usage errors are
@@ -173,6 +192,7 @@ func closeAll(files []PreparedFile) {
 func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, files []PreparedFile) (sum Summary, err error) {
 	start := time.Now()
 	im.store = store
+	im.opts.RunStart, _ = tokenevents.StorableTime(start)
 	defer closeAll(files)
 	names := make([]string, len(files))
 	for i, f := range files {
@@ -313,6 +333,8 @@ func (im *Importer) fill(s *Summary, elapsed time.Duration) {
 	s.EventsUnchanged = c.unchanged.Load()
 	s.Duplicates = c.duplicates.Load()
 	s.TokensNew = c.tokensNew.Load()
+	s.CustomersNew, s.CustomersUpdated, s.CustomersUnchanged = c.customersNew.Load(), c.customersUpdated.Load(), c.customersUnchanged.Load()
+	s.LinksNew, s.LinksMoved, s.LinksUnchanged = c.linksNew.Load(), c.linksMoved.Load(), c.linksUnchanged.Load()
 	s.Seconds = elapsed.Seconds()
 	if s.Seconds > 0 {
 		s.RowsPerSecond = float64(s.RowsRead) / s.Seconds

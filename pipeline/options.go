@@ -38,6 +38,13 @@ type Options struct {
 	Delimiter    rune                 // 0: detect
 	Encoding     string               // "", "utf-8", "windows-1252", "iso-8859-1"
 
+	// Customers reads customers files (import --customers, SPEC §7)
+	// instead of events files.
+	Customers bool
+	// RunStart is the updated_at of customer rows and links without one;
+	// set by Run.
+	RunStart time.Time
+
 	Force       bool
 	RejectsPath string // "" → rejects-<run id>.csv
 	RejectsRaw  bool
@@ -195,6 +202,9 @@ func (o *Options) digest() string {
 	if o.CreatedAt.Valid {
 		m["created_at"] = o.CreatedAt.Time.UTC().Format(time.RFC3339Nano)
 	}
+	if o.Customers {
+		m["customers"] = true
+	}
 	if o.MaxRecordBytes != tokenevents.DefaultMaxRecordBytes {
 		// Only when set: files imported before the flag existed keep
 		// their digest and are still recognised.
@@ -213,7 +223,7 @@ func (o *Options) describe(files []string) []byte {
 		"files": files, "account": o.Account, "event": o.Event, "status": o.Status,
 		"expires_after": o.ExpiresAfter.String(), "timezone": o.Location.String(), "region": o.Region,
 		"map": o.Map, "metadata": meta, "format": o.Format, "encoding": o.Encoding, "force": o.Force,
-		"max_rejects": o.MaxRejects.String(),
+		"max_rejects": o.MaxRejects.String(), "customers": o.Customers,
 	})
 	return b
 }

@@ -39,6 +39,8 @@ type chunkResult struct {
 	fieldsRejected   int64
 	expiredOnArrival int64
 	events           []routedEvent
+	customers        []tokenevents.StagedCustomer
+	links            []tokenevents.StagedLink
 	rejects          []Reject
 }
 
@@ -205,6 +207,15 @@ func (t *transformer) transform(res *chunkResult, rec *Record) {
 	}
 	res.fieldsRejected += int64(badIDs)
 	ev.Metadata = metadata
+	if id := t.cell(rec, fCustomerID); id != "" {
+		// An events file's customer_id links the row's tokens to that
+		// customer, as a customers row without status would.
+		if t.customerID(&c, id) {
+			t.link(res, rec, ev.AccountID, id, t.opts.RunStart, toks[:n], false)
+		} else {
+			res.fieldsRejected++
+		}
+	}
 	for _, tk := range toks[:n] {
 		e := ev
 		e.TokenType, e.TokenValue = tk.typ, tk.value
@@ -228,13 +239,7 @@ func (t *transformer) transform(res *chunkResult, rec *Record) {
 func (t *transformer) eventFields(c *rowCheck) (tokenevents.Event, bool) {
 	var e tokenevents.Event
 	rec := c.rec
-	account := t.cell(rec, fAccount)
-	if account == "" {
-		account = t.opts.Account
-	}
-	if !tokenevents.ValidAccountID(account) {
-		c.fail(fAccount, "account_id must match ^[PT][0-9]{8}$", account)
-	}
+	account := c.account()
 	event := t.cell(rec, fEvent)
 	if event == "" {
 		event = t.opts.Event
@@ -274,8 +279,21 @@ func (t *transformer) eventFields(c *rowCheck) (tokenevents.Event, bool) {
 	if c.bad {
 		return e, false
 	}
-	e.AccountID, e.Event, e.Status = t.intern(account), t.intern(event), t.intern(status)
+	e.AccountID, e.Event, e.Status = account, t.intern(event), t.intern(status)
 	return e, true
+}
+
+// account reads and checks the row's account (or --account), interned.
+func (c *rowCheck) account() string {
+	account := c.t.cell(c.rec, fAccount)
+	if account == "" {
+		account = c.t.opts.Account
+	}
+	if !tokenevents.ValidAccountID(account) {
+		c.fail(fAccount, "account_id must match ^[PT][0-9]{8}$", account)
+		return ""
+	}
+	return c.t.intern(account)
 }
 
 // identifiers hashes the row's e-mail, phone number and pre-hashed token.

@@ -21,12 +21,16 @@ type LookupResponse struct {
 	Events   []LookupEvent   `json:"events"`
 }
 
-// LookupCustomer is the part of the seed's customer object this store holds.
+// LookupCustomer is the part of the seed's customer object this store
+// holds (no names or contact details: they are never stored).
 type LookupCustomer struct {
-	Type       string     `json:"type"`
-	CustomerID string     `json:"customer_id"`
-	Status     string     `json:"status,omitempty"`
-	DeletedAt  *time.Time `json:"deleted_at,omitempty"`
+	Type       string          `json:"type"`
+	CustomerID string          `json:"customer_id"`
+	Status     string          `json:"status,omitempty"`
+	Metadata   json.RawMessage `json:"metadata"`
+	CreatedAt  *time.Time      `json:"created_at,omitempty"`
+	UpdatedAt  *time.Time      `json:"updated_at,omitempty"`
+	DeletedAt  *time.Time      `json:"deleted_at,omitempty"`
 }
 
 // LookupToken is the seed's token object.
@@ -59,10 +63,10 @@ func Lookup(ctx context.Context, store tokenevents.ReconcileStore, account, toke
 	r := LookupResponse{ID: rec.ID, Events: []LookupEvent{},
 		Token: &LookupToken{Type: rec.TokenType, Value: rec.TokenValue, ID: rec.ID, CreatedAt: rec.CreatedAt.UTC()}}
 	if c := rec.Customer; c != nil {
-		r.Customer = &LookupCustomer{Type: "customer", CustomerID: c.ID, Status: c.Status}
-		if !c.DeletedAt.IsZero() {
-			d := c.DeletedAt.UTC()
-			r.Customer.DeletedAt = &d
+		r.Customer = &LookupCustomer{Type: "customer", CustomerID: c.ID, Status: c.Status, Metadata: json.RawMessage(c.Metadata),
+			CreatedAt: optionalInstant(c.CreatedAt), UpdatedAt: optionalInstant(c.UpdatedAt), DeletedAt: optionalInstant(c.DeletedAt)}
+		if len(c.Metadata) == 0 {
+			r.Customer.Metadata = json.RawMessage(`{}`)
 		}
 	}
 	r.Status = tokenevents.Decide(rec.Customer, rec.Events, asOf).Status
@@ -76,6 +80,14 @@ func Lookup(ctx context.Context, store tokenevents.ReconcileStore, account, toke
 		r.Events = append(r.Events, le)
 	}
 	return r, nil
+}
+
+func optionalInstant(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func randomUUID() string {

@@ -145,6 +145,10 @@ func TestLookupJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Token.CreatedAt = time.Time{} // set by the database clock
+		if resp.Customer == nil || resp.Customer.Metadata == nil {
+			t.Fatalf("no customer object: %+v", resp)
+		}
+		resp.Customer.CreatedAt = nil // likewise (PostgreSQL's default; the row was written by hand)
 		b, _ := json.MarshalIndent(resp, "", "  ")
 		golden(t, "lookup-linked.json", append(b, '\n'))
 

@@ -76,6 +76,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&o.Format, "format", "", "input format `csv|parquet` (default: from the extension)")
 	fs.StringVar(&delimiter, "delimiter", "", "CSV delimiter (default: detected among , ; tab |)")
 	fs.StringVar(&o.Encoding, "encoding", "", "CSV text encoding `utf-8|windows-1252|iso-8859-1` (default utf-8)")
+	fs.BoolVar(&o.Customers, "customers", false, "the files are customer exports (loyalty migrations): upsert customers and link their tokens")
 	fs.BoolVar(&o.Force, "force", false, "import files even if their content was imported before")
 	fs.StringVar(&o.RejectsPath, "rejects", "", "rejects file `PATH` (default rejects-<run id>.csv)")
 	fs.BoolVar(&o.RejectsRaw, "rejects-raw", false, "show identifiers unredacted in the rejects file")
@@ -242,6 +243,10 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 		s.Events, s.EventsNew, s.EventsUpdated, s.EventsUnchanged, s.Duplicates, s.EventsResumed)
 	if s.EventsExpiredOnArrival > 0 {
 		fmt.Fprintf(w, "  expired        %d events already expired when created (expires_at <= created_at: they never count)\n", s.EventsExpiredOnArrival)
+	}
+	if s.CustomersNew+s.CustomersUpdated+s.CustomersUnchanged+s.LinksNew+s.LinksMoved+s.LinksUnchanged > 0 {
+		fmt.Fprintf(w, "  customers      new %d, updated %d, unchanged %d\n", s.CustomersNew, s.CustomersUpdated, s.CustomersUnchanged)
+		fmt.Fprintf(w, "  links          new %d, moved %d, unchanged %d\n", s.LinksNew, s.LinksMoved, s.LinksUnchanged)
 	}
 	fmt.Fprintf(w, "  tokens new     %d\n", s.TokensNew)
 	fmt.Fprintf(w, "  time           %.2f s, %.0f rows/s\n", s.Seconds, s.RowsPerSecond)

@@ -33,8 +33,9 @@ type copyData interface {
 }
 
 // stageRaw writes one batch on a raw lib/pq connection: BEGIN, COPY of the
-// rows (rows: the batch as encodeCopyRows wrote it), the ledger marks, COMMIT.
-func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows []byte) (err error) {
+// rows (rows: the batch's events as encodeCopyRows wrote it; others: its
+// customers and links), the ledger marks, COMMIT.
+func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows, others []byte, split int) (err error) {
 	c, ok := dc.(copyConn)
 	if !ok {
 		return fmt.Errorf("driver %T cannot COPY", dc)
@@ -48,7 +49,52 @@ func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows []byte) (e
 			err = errors.Join(err, tx.Rollback())
 		}
 	}()
-	st, err := c.PrepareContext(ctx, copyStage)
+	if len(b.Events) > 0 {
+		if err = copyRows(ctx, c, copyStage, rows); err != nil {
+			return err
+		}
+	}
+	if len(b.Customers) > 0 {
+		if err = copyRows(ctx, c, copyStageCustomers, others[:split]); err != nil {
+			return err
+		}
+		if _, err = c.ExecContext(ctx, `UPDATE import_sources SET staged_customers = staged_customers + $2 WHERE id = $1`,
+			[]driver.NamedValue{{Ordinal: 1, Value: b.SourceID}, {Ordinal: 2, Value: int64(len(b.Customers))}}); err != nil {
+			return fmt.Errorf("ledger: %w", err)
+		}
+	}
+	if len(b.Links) > 0 {
+		if err = copyRows(ctx, c, copyStageLinks, others[split:]); err != nil {
+			return err
+		}
+	}
+	parts := make([]int64, len(b.Marks))
+	upto := make([]int64, len(b.Marks))
+	counts := make([]int64, len(b.Marks))
+	links := make([]int64, len(b.Marks))
+	for i, m := range b.Marks {
+		parts[i], upto[i], counts[i], links[i] = int64(m.Partition), m.UptoRow, m.Events, m.Links
+	}
+	args := []driver.NamedValue{{Ordinal: 1, Value: b.SourceID}}
+	for i, a := range []any{pq.Array(parts), pq.Array(upto), pq.Array(counts), pq.Array(links)} {
+		v, err := a.(driver.Valuer).Value()
+		if err != nil {
+			return err
+		}
+		args = append(args, driver.NamedValue{Ordinal: i + 2, Value: v})
+	}
+	if _, err = c.ExecContext(ctx, query("stage_mark"), args); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return tx.Commit()
+}
+
+// copyRows runs one COPY statement with rows already in COPY text format,
+// in pieces of about copyChunk bytes cut at line ends (CopyData adds the
+// newline of each piece's last line), so that no copy of the whole batch
+// is made.
+func copyRows(ctx context.Context, c copyConn, stmt string, rows []byte) error {
+	st, err := c.PrepareContext(ctx, stmt)
 	if err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
@@ -56,10 +102,7 @@ func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows []byte) (e
 	if !ok {
 		return errors.Join(fmt.Errorf("driver statement %T cannot take COPY rows", st), st.Close())
 	}
-	// Rows go in pieces of about copyChunk bytes, cut at line ends (CopyData
-	// adds the newline of each piece's last line), so that no copy of the
-	// whole batch is made.
-	for len(rows) > 0 { // rows ends with a newline: encodeCopyRows ends every line
+	for len(rows) > 0 { // rows ends with a newline: the encoders end every line
 		end := len(rows)
 		if end > copyChunk {
 			end = copyChunk + bytes.IndexByte(rows[copyChunk:], '\n') + 1
@@ -75,24 +118,7 @@ func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows []byte) (e
 	if err = st.Close(); err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
-	parts := make([]int64, len(b.Marks))
-	upto := make([]int64, len(b.Marks))
-	counts := make([]int64, len(b.Marks))
-	for i, m := range b.Marks {
-		parts[i], upto[i], counts[i] = int64(m.Partition), m.UptoRow, m.Events
-	}
-	args := []driver.NamedValue{{Ordinal: 1, Value: b.SourceID}}
-	for i, a := range []any{pq.Array(parts), pq.Array(upto), pq.Array(counts)} {
-		v, err := a.(driver.Valuer).Value()
-		if err != nil {
-			return err
-		}
-		args = append(args, driver.NamedValue{Ordinal: i + 2, Value: v})
-	}
-	if _, err = c.ExecContext(ctx, query("stage_mark"), args); err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	return tx.Commit()
+	return nil
 }
 
 // encodeCopyRows appends the batch in COPY text format, one line per event,
@@ -128,6 +154,73 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 		buf = append(buf, '\t')
 		buf = appendCopyText(buf, string(e.Metadata))
 		buf = append(buf, '\n')
+	}
+	return buf
+}
+
+const (
+	copyStageCustomers = `COPY import_stage_customers (source_id, partition, seq, account_id, customer_id, status,
+		status_set, deleted_us, deleted_set, metadata, updated_us) FROM STDIN`
+	copyStageLinks = `COPY import_stage_links (source_id, partition, seq, token_id, account_id, token_type,
+		token_value, customer_id, updated_us) FROM STDIN`
+)
+
+// encodeOthers appends the batch's customers, then its links, in COPY text
+// format; split is where the links start.
+func encodeOthers(buf []byte, b *tokenevents.Batch) (out []byte, split int) {
+	for i := range b.Customers {
+		c := &b.Customers[i]
+		buf = appendCopyInts(buf, b.SourceID, int64(c.Partition), c.Seq)
+		buf = appendCopyText(buf, c.AccountID)
+		buf = append(buf, '\t')
+		buf = appendCopyText(buf, c.CustomerID)
+		buf = append(buf, '\t')
+		if c.StatusSet && c.Status != "" {
+			buf = appendCopyText(buf, c.Status)
+		} else {
+			buf = append(buf, `\N`...)
+		}
+		buf = append(buf, '\t')
+		buf = strconv.AppendBool(buf, c.StatusSet)
+		buf = append(buf, '\t')
+		if c.DeletedSet && c.DeletedAt.Valid {
+			buf = strconv.AppendInt(buf, unixMicro(c.DeletedAt.Time), 10)
+		} else {
+			buf = append(buf, `\N`...)
+		}
+		buf = append(buf, '\t')
+		buf = strconv.AppendBool(buf, c.DeletedSet)
+		buf = append(buf, '\t')
+		if c.MetadataSet {
+			buf = appendCopyText(buf, string(c.Metadata))
+		} else {
+			buf = append(buf, `\N`...)
+		}
+		buf = append(buf, '\t')
+		buf = strconv.AppendInt(buf, unixMicro(c.UpdatedAt), 10)
+		buf = append(buf, '\n')
+	}
+	split = len(buf)
+	for i := range b.Links {
+		l := &b.Links[i]
+		buf = appendCopyInts(buf, b.SourceID, int64(l.Partition), l.Seq)
+		buf = tokenevents.AppendUUID(buf, &l.TokenID)
+		for _, s := range []string{l.AccountID, l.TokenType, l.TokenValue, l.CustomerID} {
+			buf = append(buf, '\t')
+			buf = appendCopyText(buf, s)
+		}
+		buf = append(buf, '\t')
+		buf = strconv.AppendInt(buf, unixMicro(l.UpdatedAt), 10)
+		buf = append(buf, '\n')
+	}
+	return buf, split
+}
+
+// appendCopyInts appends integers, each followed by a tab.
+func appendCopyInts(buf []byte, vs ...int64) []byte {
+	for _, v := range vs {
+		buf = strconv.AppendInt(buf, v, 10)
+		buf = append(buf, '\t')
 	}
 	return buf
 }

@@ -82,9 +82,12 @@ func (d *DB) openSourceOnce(ctx context.Context, runID int64, sourceKey string, 
 	for i := range st.StagedUpto {
 		st.StagedUpto[i] = -1
 	}
+	var stagedCustomers, presentCustomers int64
 	err := d.db.QueryRowxContext(ctx, `INSERT INTO import_sources (source_key, run_id) VALUES ($1, $2)
-		ON CONFLICT (source_key) DO UPDATE SET run_id = EXCLUDED.run_id RETURNING id, merging`,
-		sourceKey, runID).Scan(&st.ID, &st.Merging)
+		ON CONFLICT (source_key) DO UPDATE SET run_id = EXCLUDED.run_id
+		RETURNING id, merging, customers_merged, staged_customers,
+			(SELECT count(*) FROM import_stage_customers WHERE source_id = import_sources.id)`,
+		sourceKey, runID).Scan(&st.ID, &st.Merging, &st.CustomersMerged, &stagedCustomers, &presentCustomers)
 	if err != nil {
 		return st, err
 	}
@@ -92,24 +95,28 @@ func (d *DB) openSourceOnce(ctx context.Context, runID int64, sourceKey string, 
 		Partition    int   `db:"partition"`
 		StagedUpto   int64 `db:"staged_upto"`
 		StagedEvents int64 `db:"staged_events"`
+		StagedLinks  int64 `db:"staged_links"`
 		Merged       bool  `db:"merged"`
 		Present      int64 `db:"present"`
+		PresentLinks int64 `db:"present_links"`
 	}
 	if err := d.db.SelectContext(ctx, &rows, query("source_state"), st.ID); err != nil {
 		return st, err
 	}
-	lost := false
+	lost := !st.CustomersMerged && presentCustomers != stagedCustomers
 	for _, r := range rows {
-		if !r.Merged && r.Present != r.StagedEvents {
+		if !r.Merged && (r.Present != r.StagedEvents || r.PresentLinks != r.StagedLinks) {
 			lost = true
 		}
 	}
 	if lost {
-		d.log.Warn("staged events of an interrupted import were lost (server restart?); staging the file again", "source_id", st.ID)
+		d.log.Warn("staged rows of an interrupted import were lost (server restart?); staging the file again", "source_id", st.ID)
 		_, err := d.db.ExecContext(ctx, `WITH l AS (DELETE FROM import_ledger WHERE source_id = $1),
-			s AS (DELETE FROM import_stage WHERE source_id = $1)
-			UPDATE import_sources SET merging = false WHERE id = $1`, st.ID)
-		st.Merging = false
+			s AS (DELETE FROM import_stage WHERE source_id = $1),
+			c AS (DELETE FROM import_stage_customers WHERE source_id = $1),
+			k AS (DELETE FROM import_stage_links WHERE source_id = $1)
+			UPDATE import_sources SET merging = false, customers_merged = false, staged_customers = 0 WHERE id = $1`, st.ID)
+		st.Merging, st.CustomersMerged = false, false
 		return st, err
 	}
 	for _, r := range rows {
@@ -155,7 +162,12 @@ func (d *DB) stageOnce(ctx context.Context, b *tokenevents.Batch) error {
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
 	*buf = encodeCopyRows((*buf)[:0], b)
-	return errors.Join(conn.Raw(func(dc any) error { return stageRaw(ctx, dc, b, *buf) }), conn.Close())
+	var others []byte
+	var split int
+	if len(b.Customers)+len(b.Links) > 0 {
+		others, split = encodeOthers(nil, b)
+	}
+	return errors.Join(conn.Raw(func(dc any) error { return stageRaw(ctx, dc, b, *buf, others, split) }), conn.Close())
 }
 
 // copyBufs recycles the buffers batches are encoded into.
@@ -198,8 +210,10 @@ func finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tok
 		return nil
 	}
 	if discard {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM import_stage WHERE source_id = $1`, sourceID); err != nil {
-			return err
+		for _, stage := range []string{"import_stage", "import_stage_customers", "import_stage_links"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+stage+` WHERE source_id = $1`, sourceID); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM import_sources WHERE id = $1`, sourceID)

@@ -38,6 +38,13 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		Inserted  int64 `db:"inserted"`
 		Changed   int64 `db:"changed"`
 	}
+	var lk struct {
+		Staged    int64 `db:"staged"`
+		Distinct  int64 `db:"distinct_keys"`
+		NewTokens int64 `db:"new_tokens"`
+		Linked    int64 `db:"linked"`
+		Moved     int64 `db:"moved"`
+	}
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
 		// The merge sorts one partition: give the sort memory rather than
 		// disk. No JIT: its compiling (with inlining, as the merge's cost
@@ -56,24 +63,66 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), args...); err != nil {
 			return err
 		}
+		if err := tx.GetContext(ctx, &lk, query("merge_links"), partition, sourceID); err != nil {
+			return err
+		}
+		if lk.Staged > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM import_stage_links WHERE partition = $1 AND source_id = $2`,
+				partition, sourceID); err != nil {
+				return err
+			}
+		}
 		// Only one import runs at a time (the import lock), so whatever
 		// else the partition holds belongs to abandoned sources, whose
 		// ledgers will notice. The name is built from our partition number.
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE import_stage_p%02d`, partition)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0
+		_, err := tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0, staged_links = 0
 			WHERE source_id = $1 AND partition = $2`, sourceID, partition)
 		return err
 	})
 	if err != nil {
 		return tokenevents.MergeCounts{}, err
 	}
-	if r.Inserted+r.Changed+r.NewTokens > 0 {
+	if r.Inserted+r.Changed+r.NewTokens+lk.NewTokens+lk.Linked+lk.Moved > 0 {
 		d.wrote.Store(true)
 	}
+	linksNew := lk.NewTokens + lk.Linked
 	return tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
-		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens}, nil
+		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens + lk.NewTokens,
+		LinksStaged: lk.Staged, LinkDuplicates: lk.Staged - lk.Distinct, LinksNew: linksNew, LinksMoved: lk.Moved,
+		LinksUnchanged: lk.Distinct - linksNew - lk.Moved}, nil
+}
+
+// MergeCustomers merges the source's staged customers in one transaction,
+// then marks them merged and empties their stage.
+func (d *DB) MergeCustomers(ctx context.Context, runID, sourceID int64) (tokenevents.CustomerCounts, error) {
+	c, err := retryValue(ctx, d, "merge customers", func() (tokenevents.CustomerCounts, error) {
+		var r struct {
+			Staged   int64 `db:"staged"`
+			Distinct int64 `db:"distinct_keys"`
+			Inserted int64 `db:"inserted"`
+			Changed  int64 `db:"changed"`
+		}
+		err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+			if err := tx.GetContext(ctx, &r, query("merge_customers"), sourceID); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `WITH s AS (DELETE FROM import_stage_customers WHERE source_id = $1)
+				UPDATE import_sources SET customers_merged = true WHERE id = $1`, sourceID)
+			return err
+		})
+		return tokenevents.CustomerCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
+			Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed}, err
+	})
+	if err != nil {
+		return c, fmt.Errorf("merge customers: %w", err)
+	}
+	if c.New+c.Updated > 0 {
+		d.wrote.Store(true)
+	}
+	return c, nil
 }
 
 // chooseMerge picks how to merge a staged partition, within the merge's

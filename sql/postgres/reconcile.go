@@ -308,8 +308,12 @@ func (d *DB) LookupToken(ctx context.Context, account, tokenType, tokenValue str
 			CustomerID sql.NullString `db:"customer_id"`
 			Status     sql.NullString `db:"status"`
 			DeletedAt  sql.NullTime   `db:"deleted_at"`
+			Metadata   []byte         `db:"metadata"`
+			CCreatedAt sql.NullTime   `db:"customer_created_at"`
+			UpdatedAt  sql.NullTime   `db:"updated_at"`
 		}
-		err := d.db.GetContext(ctx, &t, `SELECT t.id, t.created_at, t.customer_id, c.status, c.deleted_at
+		err := d.db.GetContext(ctx, &t, `SELECT t.id, t.created_at, t.customer_id, c.status, c.deleted_at,
+				c.metadata, c.created_at AS customer_created_at, c.updated_at
 			FROM tokens t LEFT JOIN customers c ON c.account_id = t.account_id AND c.customer_id = t.customer_id
 			WHERE t.account_id = $1 AND t.token_type = $2 AND t.token_value = $3`, account, tokenType, tokenValue)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -321,7 +325,8 @@ func (d *DB) LookupToken(ctx context.Context, account, tokenType, tokenValue str
 		}
 		rec = &tokenevents.TokenRecord{AccountID: account, TokenType: tokenType, TokenValue: tokenValue, ID: t.ID, CreatedAt: t.CreatedAt}
 		if t.CustomerID.Valid {
-			rec.Customer = &tokenevents.Customer{ID: t.CustomerID.String, Status: t.Status.String, DeletedAt: t.DeletedAt.Time}
+			rec.Customer = &tokenevents.Customer{ID: t.CustomerID.String, Status: t.Status.String, DeletedAt: t.DeletedAt.Time,
+				Metadata: t.Metadata, CreatedAt: t.CCreatedAt.Time, UpdatedAt: t.UpdatedAt.Time}
 		}
 		rows, err := d.db.QueryContext(ctx, `SELECT event, status, created_at, expires_at, metadata FROM token_events
 			WHERE account_id = $1 AND token_type = $2 AND token_value = $3`, account, tokenType, tokenValue)

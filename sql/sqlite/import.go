@@ -30,6 +30,13 @@ func (d *DB) StartImport(ctx context.Context, options []byte) (int64, error) {
 		if _, err := tx.ExecContext(ctx, query("drop_abandoned_stage")); err != nil {
 			return err
 		}
+		// Customers and links are staged in far fewer rows than events:
+		// their abandoned rows are found by a plain scan.
+		if err := execAll(ctx, tx, nil,
+			`DELETE FROM import_stage_customers WHERE source_id NOT IN (SELECT id FROM import_sources)`,
+			`DELETE FROM import_stage_links WHERE source_id NOT IN (SELECT id FROM import_sources)`); err != nil {
+			return err
+		}
 		return tx.GetContext(ctx, &id, `INSERT INTO import_runs (started_at, options) VALUES (?, ?) RETURNING id`,
 			ts(time.Now()), string(options))
 	})
@@ -60,9 +67,12 @@ func (d *DB) OpenSource(ctx context.Context, runID int64, sourceKey string, part
 		st.StagedUpto[i] = -1
 	}
 	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		var stagedCustomers, presentCustomers int64
 		err := tx.QueryRowxContext(ctx, `INSERT INTO import_sources (source_key, run_id) VALUES (?, ?)
-			ON CONFLICT (source_key) DO UPDATE SET run_id = excluded.run_id RETURNING id, merging`,
-			sourceKey, runID).Scan(&st.ID, &st.Merging)
+			ON CONFLICT (source_key) DO UPDATE SET run_id = excluded.run_id
+			RETURNING id, merging, customers_merged, staged_customers,
+				(SELECT count(*) FROM import_stage_customers c WHERE c.source_id = import_sources.id)`,
+			sourceKey, runID).Scan(&st.ID, &st.Merging, &st.CustomersMerged, &stagedCustomers, &presentCustomers)
 		if err != nil {
 			return err
 		}
@@ -70,22 +80,30 @@ func (d *DB) OpenSource(ctx context.Context, runID int64, sourceKey string, part
 			Partition    int   `db:"partition"`
 			StagedUpto   int64 `db:"staged_upto"`
 			StagedEvents int64 `db:"staged_events"`
+			StagedLinks  int64 `db:"staged_links"`
 			Merged       bool  `db:"merged"`
 			Present      int64 `db:"present"`
+			PresentLinks int64 `db:"present_links"`
 		}
 		if err := tx.SelectContext(ctx, &rows, query("source_state"), st.ID); err != nil {
 			return err
 		}
+		lost := !st.CustomersMerged && presentCustomers != stagedCustomers
 		for _, r := range rows {
-			if !r.Merged && r.Present != r.StagedEvents {
-				d.log.Warn("staged events of an interrupted import are missing; staging the file again", "source_id", st.ID)
-				st.Merging = false
-				for i := range st.StagedUpto {
-					st.StagedUpto[i], st.Merged[i] = -1, false
-				}
-				return execAll(ctx, tx, []any{st.ID}, `DELETE FROM import_ledger WHERE source_id = ?1`,
-					`DELETE FROM import_stage WHERE source_id = ?1`, `UPDATE import_sources SET merging = 0 WHERE id = ?1`)
+			if !r.Merged && (r.Present != r.StagedEvents || r.PresentLinks != r.StagedLinks) {
+				lost = true
 			}
+		}
+		if lost {
+			d.log.Warn("staged rows of an interrupted import are missing; staging the file again", "source_id", st.ID)
+			st.Merging, st.CustomersMerged = false, false
+			for i := range st.StagedUpto {
+				st.StagedUpto[i], st.Merged[i] = -1, false
+			}
+			return execAll(ctx, tx, []any{st.ID}, `DELETE FROM import_ledger WHERE source_id = ?1`,
+				`DELETE FROM import_stage WHERE source_id = ?1`, `DELETE FROM import_stage_customers WHERE source_id = ?1`,
+				`DELETE FROM import_stage_links WHERE source_id = ?1`,
+				`UPDATE import_sources SET merging = 0, customers_merged = 0, staged_customers = 0 WHERE id = ?1`)
 		}
 		for _, r := range rows {
 			if r.Partition >= 0 && r.Partition < partitions {
@@ -170,8 +188,53 @@ func stageTx(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
 			return err
 		}
 	}
+	if err := stageOthers(ctx, tx, b); err != nil {
+		return err
+	}
 	for _, m := range b.Marks {
-		if _, err := tx.ExecContext(ctx, query("stage_mark"), b.SourceID, m.Partition, m.UptoRow, m.Events); err != nil {
+		if _, err := tx.ExecContext(ctx, query("stage_mark"), b.SourceID, m.Partition, m.UptoRow, m.Events, m.Links); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stageOthers inserts the batch's customers and links, and counts the
+// customers in the source's ledger.
+func stageOthers(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
+	for i := range b.Customers {
+		c := &b.Customers[i]
+		var status, meta any
+		if c.StatusSet && c.Status != "" {
+			status = c.Status
+		}
+		if c.MetadataSet {
+			meta = string(c.Metadata)
+		}
+		var deleted any
+		if c.DeletedSet {
+			deleted = tsNull(c.DeletedAt)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO import_stage_customers (source_id, partition, seq, account_id,
+			customer_id, status, status_set, deleted_at, deleted_set, metadata, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+			b.SourceID, c.Partition, c.Seq, c.AccountID, c.CustomerID, status, c.StatusSet, deleted, c.DeletedSet, meta,
+			ts(c.UpdatedAt)); err != nil {
+			return err
+		}
+	}
+	if len(b.Customers) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE import_sources SET staged_customers = staged_customers + ? WHERE id = ?`,
+			len(b.Customers), b.SourceID); err != nil {
+			return err
+		}
+	}
+	uuid := make([]byte, 0, 36)
+	for i := range b.Links {
+		l := &b.Links[i]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO import_stage_links (source_id, partition, seq, token_id, account_id,
+			token_type, token_value, customer_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?)`,
+			b.SourceID, l.Partition, l.Seq, string(tokenevents.AppendUUID(uuid[:0], &l.TokenID)), l.AccountID, l.TokenType,
+			l.TokenValue, l.CustomerID, ts(l.UpdatedAt)); err != nil {
 			return err
 		}
 	}
@@ -241,10 +304,13 @@ func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partitio
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
+		if err := mergeLinks(ctx, tx, sourceID, partition, now, &c); err != nil {
+			return err
+		}
 		// The partition's staged rows stay until the file is done: one
 		// DELETE of the whole stage then costs less than 64 partial ones.
-		_, err = tx.ExecContext(ctx, `UPDATE import_ledger SET merged = 1, staged_events = 0 WHERE source_id = ? AND partition = ?`,
-			sourceID, partition)
+		_, err = tx.ExecContext(ctx, `UPDATE import_ledger SET merged = 1, staged_events = 0, staged_links = 0
+			WHERE source_id = ? AND partition = ?`, sourceID, partition)
 		return err
 	})
 	if err != nil {
@@ -252,6 +318,87 @@ func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partitio
 	}
 	c.Duplicates = c.Staged - distinct
 	c.Unchanged = distinct - c.New - c.Updated
+	return c, nil
+}
+
+// mergeLinks links the partition's tokens to their customers (after its
+// events, in the merge's transaction) and adds what it did to c.
+func mergeLinks(ctx context.Context, tx *sqlx.Tx, sourceID int64, partition int, now string, c *tokenevents.MergeCounts) error {
+	if err := tx.GetContext(ctx, &c.LinksStaged, `SELECT coalesce((SELECT staged_links FROM import_ledger
+		WHERE source_id = ? AND partition = ?), 0)`, sourceID, partition); err != nil {
+		return err
+	}
+	if c.LinksStaged == 0 {
+		return nil
+	}
+	var n struct {
+		Distinct  int64 `db:"distinct_keys"`
+		NewTokens int64 `db:"new_tokens"`
+		Linked    int64 `db:"linked"`
+		Moved     int64 `db:"moved"`
+	}
+	if err := execAll(ctx, tx, nil, query("merge_links_table"), `DELETE FROM temp.link_last`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, query("merge_links_last"), sourceID, partition); err != nil {
+		return err
+	}
+	if err := tx.GetContext(ctx, &n, query("merge_links_count")); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, query("merge_links")); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, query("merge_links_tokens"), now); err != nil {
+		return err
+	}
+	c.NewTokens += n.NewTokens
+	c.LinkDuplicates = c.LinksStaged - n.Distinct
+	c.LinksNew, c.LinksMoved = n.NewTokens+n.Linked, n.Moved
+	c.LinksUnchanged = n.Distinct - c.LinksNew - c.LinksMoved
+	return nil
+}
+
+// MergeCustomers merges the source's staged customers in one transaction,
+// then marks them merged and empties their stage.
+func (d *DB) MergeCustomers(ctx context.Context, runID, sourceID int64) (tokenevents.CustomerCounts, error) {
+	var c tokenevents.CustomerCounts
+	now := ts(time.Now())
+	err := d.write(ctx, func(tx *sqlx.Tx) error {
+		c = tokenevents.CustomerCounts{}
+		if err := tx.GetContext(ctx, &c.Staged, `SELECT count(*) FROM import_stage_customers WHERE source_id = ?`, sourceID); err != nil {
+			return err
+		}
+		if err := execAll(ctx, tx, nil, query("merge_customers_table"), `DELETE FROM temp.customer_last`); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, query("merge_customers_last"), sourceID)
+		if err != nil {
+			return err
+		}
+		distinct, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if res, err = tx.ExecContext(ctx, query("merge_customers_update")); err != nil {
+			return err
+		}
+		if c.Updated, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if res, err = tx.ExecContext(ctx, query("merge_customers_insert"), now); err != nil {
+			return err
+		}
+		if c.New, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		c.Duplicates, c.Unchanged = c.Staged-distinct, distinct-c.New-c.Updated
+		return execAll(ctx, tx, []any{sourceID}, `DELETE FROM import_stage_customers WHERE source_id = ?1`,
+			`UPDATE import_sources SET customers_merged = 1 WHERE id = ?1`)
+	})
+	if err != nil {
+		return tokenevents.CustomerCounts{}, fmt.Errorf("merge customers: %w", err)
+	}
 	return c, nil
 }
 
@@ -282,7 +429,8 @@ func (d *DB) FinishFile(ctx context.Context, runID, sourceID int64, f tokenevent
 		if others {
 			stage = `DELETE FROM import_stage WHERE source_id = ?1`
 		}
-		return execAll(ctx, tx, []any{sourceID}, stage, `DELETE FROM import_sources WHERE id = ?1`)
+		return execAll(ctx, tx, []any{sourceID}, stage, `DELETE FROM import_stage_links WHERE source_id = ?1`,
+			`DELETE FROM import_stage_customers WHERE source_id = ?1`, `DELETE FROM import_sources WHERE id = ?1`)
 	})
 	if err != nil {
 		return fmt.Errorf("record file %s: %w", f.Name, err)

@@ -434,8 +434,12 @@ func (d *DB) lookup(ctx context.Context, account, tokenType, tokenValue string) 
 		CustomerID sql.NullString `db:"customer_id"`
 		Status     sql.NullString `db:"status"`
 		DeletedAt  sql.NullString `db:"deleted_at"`
+		Metadata   sql.NullString `db:"metadata"`
+		CCreatedAt sql.NullString `db:"customer_created_at"`
+		UpdatedAt  sql.NullString `db:"updated_at"`
 	}
-	err := d.db.GetContext(ctx, &t, `SELECT t.id, t.created_at, t.customer_id, c.status, c.deleted_at
+	err := d.db.GetContext(ctx, &t, `SELECT t.id, t.created_at, t.customer_id, c.status, c.deleted_at,
+			c.metadata, c.created_at AS customer_created_at, c.updated_at
 		FROM tokens t LEFT JOIN customers c ON c.account_id = t.account_id AND c.customer_id = t.customer_id
 		WHERE t.account_id = ? AND t.token_type = ? AND t.token_value = ?`, account, tokenType, tokenValue)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -449,11 +453,17 @@ func (d *DB) lookup(ctx context.Context, account, tokenType, tokenValue string) 
 		return nil, err
 	}
 	if t.CustomerID.Valid {
-		deleted, err := parseTS(t.DeletedAt)
-		if err != nil {
+		deleted, err1 := parseTS(t.DeletedAt)
+		created, err2 := parseTS(t.CCreatedAt)
+		updated, err3 := parseTS(t.UpdatedAt)
+		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, err
 		}
-		rec.Customer = &tokenevents.Customer{ID: t.CustomerID.String, Status: t.Status.String, DeletedAt: deleted}
+		rec.Customer = &tokenevents.Customer{ID: t.CustomerID.String, Status: t.Status.String, DeletedAt: deleted,
+			CreatedAt: created, UpdatedAt: updated}
+		if t.Metadata.Valid {
+			rec.Customer.Metadata = []byte(t.Metadata.String)
+		}
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT event, status, created_at, expires_at, metadata FROM token_events
 		WHERE account_id = ? AND token_type = ? AND token_value = ?`, account, tokenType, tokenValue)

@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/hashing"
+)
+
+// customerID checks a customer id (SPEC §7): 1 to 128 bytes of printable
+// UTF-8 once trimmed. A bad one is listed in the rejects.
+func (t *transformer) customerID(c *rowCheck, id string) bool {
+	return c.text(fCustomerID, id, tokenevents.MaxCustomerIDBytes, false)
+}
+
+// transformCustomer processes one row of a customers file: it upserts
+// the customer and links each of its valid identifiers. A row without a
+// customer id, or with a bad status, deleted_at or updated_at, is rejected
+// whole; a bad identifier beside the customer is listed and the rest goes
+// on. Names and other personal columns are never read.
+func (t *transformer) transformCustomer(res *chunkResult, rec *Record) {
+	res.rows++
+	res.lastRow = rec.Row
+	if rec.Err != nil {
+		t.reject(res, rec, -1, rec.ErrField, rec.Err.Error(), "")
+		res.rowsRejected++
+		return
+	}
+	c := rowCheck{t: t, res: res, rec: rec}
+	cu := tokenevents.StagedCustomer{AccountID: c.account(), Row: rec.Row, Seq: rec.Row, UpdatedAt: t.opts.RunStart}
+	id := t.cell(rec, fCustomerID)
+	if id == "" {
+		c.fail(fCustomerID, "customer_id is empty", "")
+	} else {
+		t.customerID(&c, id)
+	}
+	if i := t.cols.idx[fStatus]; i >= 0 {
+		cu.StatusSet = true
+		cu.Status = t.cell(rec, fStatus)
+		if cu.Status != "" && (len(cu.Status) > tokenevents.MaxStatusBytes || !tokenevents.ValidStatus(cu.Status)) {
+			c.fail(fStatus, fmt.Sprintf("status must match ^[A-Z][A-Z0-9_]*$ and be at most %d bytes", tokenevents.MaxStatusBytes), cu.Status)
+		}
+	}
+	if i := t.cols.idx[fDeletedAt]; i >= 0 {
+		cu.DeletedSet = true
+		if s := t.cell(rec, fDeletedAt); s != "" {
+			cu.DeletedAt.Time, cu.DeletedAt.Valid = c.timestamp(fDeletedAt, s)
+		}
+	}
+	if s := t.cell(rec, fUpdatedAt); s != "" {
+		var ok bool
+		if cu.UpdatedAt, ok = c.timestamp(fUpdatedAt, s); !ok {
+			cu.UpdatedAt = time.Time{}
+		}
+	}
+	toks, n, badIDs := t.identifiers(res, rec)
+	meta, mok := t.metadata(&c)
+	if c.bad || !mok {
+		res.rowsRejected++
+		return
+	}
+	res.fieldsRejected += int64(badIDs)
+	cu.CustomerID = id
+	if len(t.cols.meta) > 0 {
+		cu.Metadata, cu.MetadataSet = meta, true
+	}
+	cu.Partition = partitionOf(hashing.SHA1Hex(cu.AccountID + "/" + id))
+	res.customers = append(res.customers, cu)
+	t.link(res, rec, cu.AccountID, id, cu.UpdatedAt, toks[:n], true)
+}
+
+// link links tokens to a customer; withCustomer: the row's customer is
+// already staged (a customers file), else it is staged here with nothing
+// set, to be created if new (an events file's customer_id).
+func (t *transformer) link(res *chunkResult, rec *Record, account, customerID string, at time.Time, toks []token, withCustomer bool) {
+	customerID = t.intern(customerID)
+	if !withCustomer {
+		res.customers = append(res.customers, tokenevents.StagedCustomer{AccountID: account, CustomerID: customerID,
+			UpdatedAt: at, Partition: partitionOf(hashing.SHA1Hex(account + "/" + customerID)), Row: rec.Row, Seq: rec.Row})
+	}
+	for _, tk := range toks {
+		l := tokenevents.StagedLink{AccountID: account, TokenType: tk.typ, TokenValue: tk.value, CustomerID: customerID,
+			UpdatedAt: at, Partition: partitionOf(tk.value), Row: rec.Row, Seq: rec.Row}
+		_, _ = t.rng.Read(l.TokenID[:])
+		l.TokenID[6] = l.TokenID[6]&0x0f | 0x40 // version 4
+		l.TokenID[8] = l.TokenID[8]&0x3f | 0x80 // RFC 4122 variant
+		res.links = append(res.links, l)
+	}
+}

@@ -122,10 +122,20 @@ func TestLastOccurrenceWins(t *testing.T) {
 // cancels the run's context instead, as a SIGINT would.
 type failingStore struct {
 	tokenevents.ImportStore
-	allow   int64
-	inMerge bool
-	n       atomic.Int64
-	cancel  context.CancelFunc
+	allow       int64
+	inMerge     bool
+	inCustomers bool // fail the customers merge, after every partition merged
+	n           atomic.Int64
+	cancel      context.CancelFunc
+}
+
+func (f *failingStore) MergeCustomers(ctx context.Context, runID, sourceID int64) (tokenevents.CustomerCounts, error) {
+	if f.inCustomers {
+		if err := f.fail(ctx); err != nil {
+			return tokenevents.CustomerCounts{}, err
+		}
+	}
+	return f.ImportStore.MergeCustomers(ctx, runID, sourceID)
 }
 
 var errCrash = errors.New("simulated crash")
@@ -142,7 +152,7 @@ func (f *failingStore) fail(ctx context.Context) error {
 }
 
 func (f *failingStore) StageBatch(ctx context.Context, b *tokenevents.Batch) error {
-	if !f.inMerge {
+	if !f.inMerge && !f.inCustomers {
 		if err := f.fail(ctx); err != nil {
 			return err
 		}
@@ -397,4 +407,57 @@ func (k *killer) MergePartition(ctx context.Context, runID, sourceID int64, part
 		k.kill()
 	}
 	return k.ImportStore.MergePartition(ctx, runID, sourceID, partition)
+}
+
+// TestInterruptedCustomersImportResumes: a customers import (SPEC §7)
+// stopped while staging, while merging partitions (links) or at the
+// customers merge, then run again, ends in the state of one clean run.
+func TestInterruptedCustomersImportResumes(t *testing.T) {
+	var buf bytes.Buffer
+	if err := fixtures.GenerateCustomers(&buf, fixtures.Config{Rows: 4000, Seed: 9, Accounts: 2, DupRate: 0.2, BadRate: 0.01}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := pipeline.Options{Customers: true, Workers: 3, Writers: 2, BatchRows: 300, ChunkRows: 64,
+		MaxRejects: pipeline.RejectLimit{Count: -1, Percent: 100}}
+	testdb.EachBackend(t, func(t *testing.T, b testdb.Backend) {
+		cleanDSN := b.New(t)
+		clean, err := importWith(context.Background(), t, openStore(t, cleanDSN), opts, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := testdb.DumpCustomers(t, testdb.Open(t, cleanDSN))
+		if clean.CustomersNew < 1000 || clean.LinksNew < 1000 {
+			t.Fatalf("clean run: %+v", clean)
+		}
+		for _, mode := range []string{"crashed while staging", "cancelled while staging", "crashed while merging", "crashed at the customers merge"} {
+			t.Run(mode, func(t *testing.T) {
+				dsn := b.New(t)
+				store := openStore(t, dsn)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				fs := &failingStore{ImportStore: store, allow: 5, inMerge: strings.HasSuffix(mode, "merging"),
+					inCustomers: strings.HasSuffix(mode, "customers merge")}
+				if fs.inCustomers {
+					fs.allow = 0
+				}
+				if strings.HasPrefix(mode, "cancelled") {
+					fs.cancel = cancel
+				}
+				if sum, err := importWith(ctx, t, fs, opts, path); err == nil || sum.Outcome == pipeline.OutcomeDone {
+					t.Fatalf("interrupted run: %+v, %v", sum, err)
+				}
+				if _, err := importWith(context.Background(), t, store, opts, path); err != nil {
+					t.Fatal(err)
+				}
+				got := testdb.DumpCustomers(t, testdb.Open(t, dsn))
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Fatalf("resumed state differs from a clean run: %d vs %d rows", len(got), len(want))
+				}
+			})
+		}
+	})
 }

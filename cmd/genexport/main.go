@@ -34,6 +34,8 @@ func run(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer
 	fs.Float64Var(&c.BadRate, "bad", 0, "share of bad rows")
 	fs.Float64Var(&c.DupRate, "dup", 0.02, "share of rows repeating an earlier key")
 	fs.BoolVar(&c.CRLF, "crlf", false, "CRLF line ends")
+	fs.BoolVar(&c.Sequential, "sequential", false, "row i is person i (an events and a customers export then share identifiers)")
+	customers := fs.Bool("customers", false, "write a loyalty customers export (import --customers) instead")
 	fs.StringVar(&delim, "delimiter", ",", "delimiter: , ; | or tab")
 	fs.StringVar(&out, "o", "-", "output file")
 	if err := fs.Parse(args); err != nil {
@@ -61,7 +63,11 @@ func run(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer
 		defer f.Close()
 		w = f
 	}
-	if err := fixtures.Generate(w, c); err != nil {
+	gen := fixtures.Generate
+	if *customers {
+		gen = fixtures.GenerateCustomers
+	}
+	if err := gen(w, c); err != nil {
 		fmt.Fprintf(stderr, "genexport: %v\n", err)
 		return 1
 	}

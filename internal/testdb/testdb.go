@@ -299,3 +299,43 @@ func Must(t testing.TB, err error, what string, args ...any) {
 		t.Fatalf("%s: %v", fmt.Sprintf(what, args...), err)
 	}
 }
+
+// DumpCustomers returns every customer and every token's customer link as
+// text lines in one form for both backends (without the creation times
+// each database sets), sorted.
+func DumpCustomers(t testing.TB, db *sql.DB) []string {
+	t.Helper()
+	var out []string
+	rows, err := db.Query(`SELECT account_id, customer_id, status, deleted_at, metadata, updated_at FROM customers`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var account, id string
+		var status sql.NullString
+		var deleted, meta, updated any
+		if err := rows.Scan(&account, &id, &status, &deleted, &meta, &updated); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.Join([]string{"customer", account, id, status.String, Time(t, deleted), JSON(t, meta), Time(t, updated)}, "|"))
+	}
+	_ = rows.Close()
+	rows, err = db.Query(`SELECT account_id, token_type, token_value, customer_id, linked_at FROM tokens WHERE customer_id IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var account, typ, value, customer string
+		var linked any
+		if err := rows.Scan(&account, &typ, &value, &customer, &linked); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.Join([]string{"link", account, typ, value, customer, Time(t, linked)}, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}

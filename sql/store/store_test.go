@@ -25,6 +25,7 @@ type history struct {
 	reconcile []string // summaries and reports, without token ids
 	events    []string
 	statuses  []string
+	customers []string
 }
 
 // TestBackendsAgree tells the same story to PostgreSQL and to the embedded
@@ -47,6 +48,14 @@ func TestBackendsAgree(t *testing.T) {
 		return p
 	}
 	first := gen("first.csv", fixtures.Config{Rows: 4000, Seed: 21, Phones: true, Accounts: 3, DupRate: 0.1, BadRate: 0.003})
+	var cbuf bytes.Buffer
+	if err := fixtures.GenerateCustomers(&cbuf, fixtures.Config{Rows: 1500, Seed: 23, Accounts: 3, Tokens: 2000, DupRate: 0.2, BadRate: 0.01}); err != nil {
+		t.Fatal(err)
+	}
+	customers := filepath.Join(dir, "customers.csv")
+	if err := os.WriteFile(customers, cbuf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	edges := filepath.Join(dir, "edges.csv")
 	if err := os.WriteFile(edges, []byte(edgeRows()), 0o644); err != nil {
 		t.Fatal(err)
@@ -56,7 +65,7 @@ func TestBackendsAgree(t *testing.T) {
 	var got []history
 	for _, b := range testdb.Backends() {
 		target := b.New(t) // skips the PostgreSQL half without a server, outside CI
-		got = append(got, tell(t, target, dir, first, second, edges))
+		got = append(got, tell(t, target, dir, first, second, edges, customers))
 	}
 	pg, lite := got[0], got[1]
 	t.Logf("compared %d import runs, %d reconcile lines, %d events, %d statuses", len(pg.imports), len(pg.reconcile), len(pg.events), len(pg.statuses))
@@ -68,6 +77,7 @@ func TestBackendsAgree(t *testing.T) {
 		{"reconcile summaries and reports", pg.reconcile, lite.reconcile},
 		{"token_events", pg.events, lite.events},
 		{"token_statuses", pg.statuses, lite.statuses},
+		{"customers and links", pg.customers, lite.customers},
 	} {
 		if len(part.pg) == 0 {
 			t.Errorf("%s: nothing to compare", part.name)
@@ -121,7 +131,7 @@ func edgeRows() string {
 	return b.String()
 }
 
-func tell(t *testing.T, target, dir, first, second, edges string) history {
+func tell(t *testing.T, target, dir, first, second, edges, customers string) history {
 	t.Helper()
 	ctx := context.Background()
 	s := teststore.Open(t, target)
@@ -142,9 +152,10 @@ func tell(t *testing.T, target, dir, first, second, edges string) history {
 		if err != nil {
 			t.Fatalf("import %v: %v", paths, err)
 		}
-		h.imports = append(h.imports, fmt.Sprintf("%s files=%d skipped=%d read=%d rejected=%d pending=%d events=%d new=%d updated=%d unchanged=%d dups=%d tokens=%d expired_on_arrival=%d",
+		h.imports = append(h.imports, fmt.Sprintf("%s files=%d skipped=%d read=%d rejected=%d pending=%d events=%d new=%d updated=%d unchanged=%d dups=%d tokens=%d expired_on_arrival=%d customers=%d/%d/%d links=%d/%d/%d",
 			sum.Outcome, sum.Files, sum.FilesSkipped, sum.RowsRead, sum.RowsRejected, sum.RowsPending, sum.Events, sum.EventsNew,
-			sum.EventsUpdated, sum.EventsUnchanged, sum.Duplicates, sum.TokensNew, sum.EventsExpiredOnArrival))
+			sum.EventsUpdated, sum.EventsUnchanged, sum.Duplicates, sum.TokensNew, sum.EventsExpiredOnArrival,
+			sum.CustomersNew, sum.CustomersUpdated, sum.CustomersUnchanged, sum.LinksNew, sum.LinksMoved, sum.LinksUnchanged))
 		if rejects, err := os.ReadFile(o.RejectsPath); err == nil {
 			for _, line := range strings.Split(string(rejects), "\n") {
 				if _, rest, ok := strings.Cut(line, ","); ok { // without the file's path
@@ -198,12 +209,15 @@ func tell(t *testing.T, target, dir, first, second, edges string) history {
 		}
 	}
 	reconcileAt(time.Date(2024, 8, 1, 0, 0, 0, 0, time.UTC), false)
+	importFiles(pipeline.Options{Customers: true}, customers)
+	importFiles(pipeline.Options{Customers: true, Force: true}, customers) // a replay: nothing changes
 	reconcileAt(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), false)
 	reconcileAt(time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC), false) // back in time
 	reconcileAt(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), true)
 
 	h.events = testdb.Dump(t, db)
 	h.statuses = testdb.DumpStatuses(t, db)
+	h.customers = testdb.DumpCustomers(t, db)
 	return h
 }
 

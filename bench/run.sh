@@ -30,6 +30,8 @@ echo "== generating $N-row exports"
 "$OUT/genexport" --rows "$N" --seed 1 --phones=true -o "$OUT/export-phones.csv"
 "$OUT/genexport" --rows "$N" --seed 2 --phones=false -o "$OUT/export-email.csv"
 "$OUT/genexport" --rows $((N / 100)) --seed 3 --phones=true --people $((N / 2)) -o "$OUT/export-1pct.csv"
+"$OUT/genexport" --rows "$N" --seed 4 --sequential --dup 0 -o "$OUT/export-seq.csv"
+"$OUT/genexport" --rows "$N" --seed 4 --sequential --dup 0 --customers -o "$OUT/customers-seq.csv"
 "$OUT/prehash" "$OUT/export-phones.csv" > "$OUT/events-phones.csv"
 "$OUT/prehash" "$OUT/export-email.csv" > "$OUT/events-email.csv"
 ASOF=2025-01-01T00:00:00Z
@@ -81,6 +83,12 @@ measure import_skip "$N" "$OUT/import" --db "$P" --rejects "$OUT/rejects.csv" "$
 fresh_db bench_e
 measure import_email "$N" "$OUT/import" --db "$(dsn_for bench_e)" --rejects "$OUT/rejects.csv" "$OUT/export-email.csv"
 
+echo "== customers: a loyalty export against an events export of the same identifiers"
+fresh_db bench_seq_e
+measure import_events_same_ids "$N" "$OUT/import" --db "$(dsn_for bench_seq_e)" --rejects "$OUT/rejects.csv" "$OUT/export-seq.csv"
+fresh_db bench_seq_c
+measure import_customers "$N" "$OUT/import" --db "$(dsn_for bench_seq_c)" --customers --rejects "$OUT/rejects.csv" "$OUT/customers-seq.csv"
+
 echo "== reconcile"
 EVENTS=$(psql "$P" -qAtc "SELECT count(*) FROM token_events")
 cat > "$OUT/anchor-reconcile.sql" <<SQL
@@ -122,6 +130,8 @@ row import_email anchor_email ""
 row anchor_reconcile "" ""
 row reconcile_full anchor_reconcile "target <= 2.5"
 row reconcile_incremental reconcile_full "target <= 0.1"
+row import_events_same_ids "" ""
+row import_customers import_events_same_ids "target <= 1.2, peak RSS <= 150 MB"
 row embedded_import import_phones "target <= 2 (half the throughput)"
 row embedded_reconcile_full reconcile_full ""
 echo "$json]}" > "$OUT/results.json"

@@ -60,11 +60,13 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 		return st, err
 	}
 	if (im.opts.Customers || f.cols.idx[fCustomerID] >= 0) && !state.CustomersMerged {
+		mstart := time.Now()
 		cc, err := im.store.MergeCustomers(ctx, runID, state.ID)
 		if err != nil {
 			return st, err
 		}
 		im.c.addCustomers(cc)
+		log.Debug("customers merged", "file", f.path, "seconds", time.Since(mstart).Seconds())
 	}
 	if st.cut != nil {
 		return st, st.cut

@@ -63,6 +63,13 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), args...); err != nil {
 			return err
 		}
+		// A probe per staged link: the planner, not knowing how few
+		// tokens a partition's links name, would hash all of tokens
+		// (0.9 s a partition at 2 M tokens, against 0.07 s of probes).
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_nestloop = on; SET LOCAL enable_hashjoin = off;
+			SET LOCAL enable_mergejoin = off`); err != nil {
+			return err
+		}
 		if err := tx.GetContext(ctx, &lk, query("merge_links"), partition, sourceID); err != nil {
 			return err
 		}

@@ -4,6 +4,9 @@
 -- linked to another customer moves, unless its stored link is newer than
 -- the row; an unchanged link is not rewritten. Runs after the partition's
 -- events are merged, in the same transaction, so it sees their new tokens.
+-- New tokens are plain inserts (no speculative insertion): a token another
+-- writer commits meanwhile makes the insert fail, and the partition is
+-- merged again (MergePartition), this time finding it present.
 -- $1 partition, $2 source id.
 WITH l AS (
     SELECT DISTINCT ON (token_value, account_id, token_type)
@@ -21,7 +24,6 @@ WITH l AS (
     SELECT account_id, token_type, token_value, token_id, customer_id, updated_at
     FROM cur
     WHERE NOT present
-    ON CONFLICT DO NOTHING
     RETURNING 1
 ), upd AS (
     UPDATE tokens t

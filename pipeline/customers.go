@@ -20,11 +20,7 @@ func (t *transformer) customerID(c *rowCheck, id string) bool {
 // whole; a bad identifier beside the customer is listed and the rest goes
 // on. Names and other personal columns are never read.
 func (t *transformer) transformCustomer(res *chunkResult, rec *Record) {
-	res.rows++
-	res.lastRow = rec.Row
-	if rec.Err != nil {
-		t.reject(res, rec, -1, rec.ErrField, rec.Err.Error(), "")
-		res.rowsRejected++
+	if !t.readable(res, rec) {
 		return
 	}
 	c := rowCheck{t: t, res: res, rec: rec}

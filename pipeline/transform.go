@@ -181,14 +181,23 @@ func (c *rowCheck) timestamp(f field, s string) (time.Time, bool) {
 	return v, true
 }
 
-// transform processes one record. A row-level problem rejects the whole row;
-// a bad identifier next to a good one is reported and the row goes on.
-func (t *transformer) transform(res *chunkResult, rec *Record) {
+// readable counts a record as read and rejects it if it could not be
+// read; it reports whether the record goes on to be transformed.
+func (t *transformer) readable(res *chunkResult, rec *Record) bool {
 	res.rows++
 	res.lastRow = rec.Row
 	if rec.Err != nil {
 		t.reject(res, rec, -1, rec.ErrField, rec.Err.Error(), "")
 		res.rowsRejected++
+		return false
+	}
+	return true
+}
+
+// transform processes one record. A row-level problem rejects the whole row;
+// a bad identifier next to a good one is reported and the row goes on.
+func (t *transformer) transform(res *chunkResult, rec *Record) {
+	if !t.readable(res, rec) {
 		return
 	}
 	c := rowCheck{t: t, res: res, rec: rec}

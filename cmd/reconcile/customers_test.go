@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,17 +14,7 @@ import (
 // importFixture imports one of the repository's fixtures.
 func importFixture(t *testing.T, dsn string, o pipeline.Options, path string) {
 	t.Helper()
-	o.RejectsPath = filepath.Join(t.TempDir(), "rejects.csv")
-	o.MaxRejects = pipeline.RejectLimit{Count: -1, Percent: 100}
-	im, err := pipeline.NewImporter(o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := im.Preflight(context.Background(), []string{path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := im.Run(context.Background(), teststore.Open(t, dsn), files); err != nil {
+	if _, err := teststore.Import(t, teststore.Open(t, dsn), o, path); err != nil {
 		t.Fatal(err)
 	}
 }

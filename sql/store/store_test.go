@@ -139,16 +139,7 @@ func tell(t *testing.T, target, dir, first, second, edges, customers string) his
 	importFiles := func(o pipeline.Options, paths ...string) {
 		t.Helper()
 		o.RejectsPath = filepath.Join(t.TempDir(), "rejects.csv")
-		o.MaxRejects = pipeline.RejectLimit{Count: -1, Percent: 100}
-		im, err := pipeline.NewImporter(o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files, err := im.Preflight(context.Background(), paths)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum, err := im.Run(ctx, s, files)
+		sum, err := teststore.Import(t, s, o, paths...)
 		if err != nil {
 			t.Fatalf("import %v: %v", paths, err)
 		}

@@ -20,7 +20,7 @@ type StagedCustomer struct {
 	// UpdatedAt is when the row's data was true: a row older than the
 	// stored customer is not applied.
 	UpdatedAt time.Time
-	Partition int // of the customer id's hash: customers go with the partitions' ledger marks
+	Partition int // of a hash of the account and customer id: all rows of a customer go to one partition
 	Seq       int64
 	Row       int64
 }
@@ -40,13 +40,13 @@ type StagedLink struct {
 	Row        int64
 }
 
-// CustomerCounts is what merging a source's staged customers did.
+// CustomerCounts is what merging a partition's staged customers did.
 // Staged == Duplicates + New + Updated + Unchanged, where Unchanged
 // includes rows older than the stored customer.
 type CustomerCounts struct {
 	Staged     int64
 	Duplicates int64
-	New        int64 // includes customers created for links of an events file
+	New        int64 // includes customers created for the customer_id of an events file
 	Updated    int64
 	Unchanged  int64
 }

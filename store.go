@@ -31,7 +31,7 @@ type Batch struct {
 	Links     []StagedLink
 	// Marks: for each partition listed, every event, customer and link of
 	// an input row up to UptoRow is staged once this batch commits.
-	// (Customers are routed by a partition too, and counted per source.)
+	// (A customer's partition comes from a hash of its id.)
 	Marks []StageMark
 }
 
@@ -41,6 +41,7 @@ type StageMark struct {
 	UptoRow   int64
 	Events    int64 // events of this partition in the batch
 	Links     int64 // links of this partition in the batch
+	Customers int64 // customers of this partition in the batch
 }
 
 // MergeCounts is what merging a staged partition did. For events, Staged
@@ -59,6 +60,8 @@ type MergeCounts struct {
 	LinksNew       int64 // a token linked to a customer for the first time
 	LinksMoved     int64 // a token moved from another customer
 	LinksUnchanged int64 // already linked so, or the stored link is newer
+
+	Customers CustomerCounts
 }
 
 // SourceState is the ledger of one source: a file's content read with one
@@ -70,8 +73,6 @@ type SourceState struct {
 	Merging    bool
 	StagedUpto []int64 // per partition, the last staged input row, or -1
 	Merged     []bool  // per partition
-	// CustomersMerged is set once the source's staged customers are merged.
-	CustomersMerged bool
 }
 
 // ImportFile describes one input file of a run.
@@ -107,13 +108,10 @@ type ImportStore interface {
 	StageBatch(ctx context.Context, b *Batch) error
 	// StagingDone records that every event of the source is staged.
 	StagingDone(ctx context.Context, sourceID int64) error
-	// MergePartition merges one staged partition into the token tables:
-	// its events, then its links.
+	// MergePartition merges one staged partition into the token tables
+	// and customers, in one transaction: its events, its links, and the
+	// customers whose ids fall in it (all rows of one customer do).
 	MergePartition(ctx context.Context, runID, sourceID int64, partition int) (MergeCounts, error)
-	// MergeCustomers merges the source's staged customers, once every
-	// partition is merged, and creates the customers its links name that
-	// do not exist yet (status not set).
-	MergeCustomers(ctx context.Context, runID, sourceID int64) (CustomerCounts, error)
 	// FinishFile records a file's outcome. A done file's source and ledger
 	// are dropped; with discard, so are those of a file that cannot resume.
 	FinishFile(ctx context.Context, runID, sourceID int64, f ImportFile, discard bool) error
@@ -134,4 +132,31 @@ func AppendUUID(buf []byte, id *[16]byte) []byte {
 	b[23] = '-'
 	hex.Encode(b[24:36], id[10:16])
 	return append(buf, b[:]...)
+}
+
+// LedgerRow is one partition of a source's ledger with what its stage
+// actually holds, as the stores read it back.
+type LedgerRow struct {
+	Partition        int   `db:"partition"`
+	StagedUpto       int64 `db:"staged_upto"`
+	StagedEvents     int64 `db:"staged_events"`
+	StagedLinks      int64 `db:"staged_links"`
+	StagedCustomers  int64 `db:"staged_customers"`
+	Merged           bool  `db:"merged"`
+	Present          int64 `db:"present"`
+	PresentLinks     int64 `db:"present_links"`
+	PresentCustomers int64 `db:"present_customers"`
+}
+
+// StageLost is the ledger's lost-stage check, the same for every store:
+// an unmerged partition whose stage holds fewer rows than its ledger
+// counted was emptied (a server crash empties unlogged tables) or
+// truncated, and the source must be staged again.
+func StageLost(rows []LedgerRow) bool {
+	for _, r := range rows {
+		if !r.Merged && (r.Present != r.StagedEvents || r.PresentLinks != r.StagedLinks || r.PresentCustomers != r.StagedCustomers) {
+			return true
+		}
+	}
+	return false
 }

@@ -59,15 +59,6 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 	if err := im.mergeFile(ctx, runID, state, staged); err != nil {
 		return st, err
 	}
-	if (im.opts.Customers || f.cols.idx[fCustomerID] >= 0) && !state.CustomersMerged {
-		mstart := time.Now()
-		cc, err := im.store.MergeCustomers(ctx, runID, state.ID)
-		if err != nil {
-			return st, err
-		}
-		im.c.addCustomers(cc)
-		log.Debug("customers merged", "file", f.path, "seconds", time.Since(mstart).Seconds())
-	}
 	if st.cut != nil {
 		return st, st.cut
 	}
@@ -231,7 +222,7 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 		sq := sequencer{im: im, o: o, sourceID: state.ID, file: f.path, ledger: ledger, staged: staged,
 			rejects: rejects, toWriter: toWriter, batches: make([]*tokenevents.Batch, o.Writers),
 			bytes: make([]int, o.Writers), counts: make([][Partitions]int64, o.Writers),
-			links: make([][Partitions]int64, o.Writers), lastRow: -1}
+			links: make([][Partitions]int64, o.Writers), customers: make([][Partitions]int64, o.Writers), lastRow: -1}
 		pending := map[int64]*chunkResult{}
 		var next int64
 		for {
@@ -308,19 +299,20 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 
 // sequencer is the single goroutine that sees results in input order.
 type sequencer struct {
-	im       *Importer
-	o        *Options
-	sourceID int64
-	file     string
-	ledger   []int64 // per partition, the last row an earlier run staged
-	staged   []int64 // per partition, events staged by this run
-	rejects  *rejectsFile
-	toWriter []chan *tokenevents.Batch
-	batches  []*tokenevents.Batch
-	bytes    []int
-	counts   [][Partitions]int64 // per writer, events per partition in its open batch
-	links    [][Partitions]int64 // per writer, links per partition in its open batch
-	lastRow  int64
+	im        *Importer
+	o         *Options
+	sourceID  int64
+	file      string
+	ledger    []int64 // per partition, the last row an earlier run staged
+	staged    []int64 // per partition, events staged by this run
+	rejects   *rejectsFile
+	toWriter  []chan *tokenevents.Batch
+	batches   []*tokenevents.Batch
+	bytes     []int
+	counts    [][Partitions]int64 // per writer, events per partition in its open batch
+	links     [][Partitions]int64 // per writer, links per partition in its open batch
+	customers [][Partitions]int64 // per writer, customers per partition in its open batch
+	lastRow   int64
 }
 
 func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
@@ -353,6 +345,7 @@ func (s *sequencer) process(ctx context.Context, r *chunkResult) error {
 			w, b := s.batch(cu.Partition, 0)
 			b.Customers = append(b.Customers, cu)
 			s.bytes[w] += 160 + len(cu.CustomerID) + len(cu.Metadata)
+			s.customers[w][cu.Partition]++
 		}
 	}
 	for _, l := range r.links {
@@ -397,11 +390,12 @@ func (s *sequencer) flush(ctx context.Context, w int) error {
 		return nil
 	}
 	for p := w; p < Partitions; p += len(s.batches) {
-		n, k := s.counts[w][p], s.links[w][p]
-		b.Marks = append(b.Marks, tokenevents.StageMark{Partition: p, UptoRow: s.lastRow, Events: n, Links: k})
-		s.staged[p] += n + k
+		n, k, c := s.counts[w][p], s.links[w][p], s.customers[w][p]
+		b.Marks = append(b.Marks, tokenevents.StageMark{Partition: p, UptoRow: s.lastRow, Events: n, Links: k, Customers: c})
+		s.staged[p] += n + k + c
 	}
-	s.batches[w], s.bytes[w], s.counts[w], s.links[w] = nil, 0, [Partitions]int64{}, [Partitions]int64{}
+	s.batches[w], s.bytes[w] = nil, 0
+	s.counts[w], s.links[w], s.customers[w] = [Partitions]int64{}, [Partitions]int64{}, [Partitions]int64{}
 	select {
 	case s.toWriter[w] <- b:
 		return nil

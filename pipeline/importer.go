@@ -80,12 +80,6 @@ type counters struct {
 	linksNew, linksMoved, linksUnchanged                     atomic.Int64
 }
 
-func (c *counters) addCustomers(cc tokenevents.CustomerCounts) {
-	c.customersNew.Add(cc.New)
-	c.customersUpdated.Add(cc.Updated)
-	c.customersUnchanged.Add(cc.Unchanged + cc.Duplicates)
-}
-
 func (c *counters) addMerge(b tokenevents.MergeCounts) {
 	c.new.Add(b.New)
 	c.updated.Add(b.Updated)
@@ -95,6 +89,9 @@ func (c *counters) addMerge(b tokenevents.MergeCounts) {
 	c.linksNew.Add(b.LinksNew)
 	c.linksMoved.Add(b.LinksMoved)
 	c.linksUnchanged.Add(b.LinksUnchanged + b.LinkDuplicates)
+	c.customersNew.Add(b.Customers.New)
+	c.customersUpdated.Add(b.Customers.Updated)
+	c.customersUnchanged.Add(b.Customers.Unchanged + b.Customers.Duplicates)
 }
 
 // Importer runs imports. Preflight needs no store, so that usage errors are

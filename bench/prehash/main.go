@@ -88,10 +88,6 @@ func (s *csvStore) MergePartition(context.Context, int64, int64, int) (tokeneven
 	return tokenevents.MergeCounts{}, nil
 }
 
-func (s *csvStore) MergeCustomers(context.Context, int64, int64) (tokenevents.CustomerCounts, error) {
-	return tokenevents.CustomerCounts{}, nil
-}
-
 func (s *csvStore) StageBatch(_ context.Context, b *tokenevents.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

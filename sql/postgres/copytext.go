@@ -58,10 +58,6 @@ func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows, others []
 		if err = copyRows(ctx, c, copyStageCustomers, others[:split]); err != nil {
 			return err
 		}
-		if _, err = c.ExecContext(ctx, `UPDATE import_sources SET staged_customers = staged_customers + $2 WHERE id = $1`,
-			[]driver.NamedValue{{Ordinal: 1, Value: b.SourceID}, {Ordinal: 2, Value: int64(len(b.Customers))}}); err != nil {
-			return fmt.Errorf("ledger: %w", err)
-		}
 	}
 	if len(b.Links) > 0 {
 		if err = copyRows(ctx, c, copyStageLinks, others[split:]); err != nil {
@@ -72,11 +68,12 @@ func stageRaw(ctx context.Context, dc any, b *tokenevents.Batch, rows, others []
 	upto := make([]int64, len(b.Marks))
 	counts := make([]int64, len(b.Marks))
 	links := make([]int64, len(b.Marks))
+	customers := make([]int64, len(b.Marks))
 	for i, m := range b.Marks {
-		parts[i], upto[i], counts[i], links[i] = int64(m.Partition), m.UptoRow, m.Events, m.Links
+		parts[i], upto[i], counts[i], links[i], customers[i] = int64(m.Partition), m.UptoRow, m.Events, m.Links, m.Customers
 	}
 	args := []driver.NamedValue{{Ordinal: 1, Value: b.SourceID}}
-	for i, a := range []any{pq.Array(parts), pq.Array(upto), pq.Array(counts), pq.Array(links)} {
+	for i, a := range []any{pq.Array(parts), pq.Array(upto), pq.Array(counts), pq.Array(links), pq.Array(customers)} {
 		v, err := a.(driver.Valuer).Value()
 		if err != nil {
 			return err

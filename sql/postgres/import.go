@@ -82,41 +82,25 @@ func (d *DB) openSourceOnce(ctx context.Context, runID int64, sourceKey string, 
 	for i := range st.StagedUpto {
 		st.StagedUpto[i] = -1
 	}
-	var stagedCustomers, presentCustomers int64
 	err := d.db.QueryRowxContext(ctx, `INSERT INTO import_sources (source_key, run_id) VALUES ($1, $2)
-		ON CONFLICT (source_key) DO UPDATE SET run_id = EXCLUDED.run_id
-		RETURNING id, merging, customers_merged, staged_customers,
-			(SELECT count(*) FROM import_stage_customers WHERE source_id = import_sources.id)`,
-		sourceKey, runID).Scan(&st.ID, &st.Merging, &st.CustomersMerged, &stagedCustomers, &presentCustomers)
+		ON CONFLICT (source_key) DO UPDATE SET run_id = EXCLUDED.run_id RETURNING id, merging`,
+		sourceKey, runID).Scan(&st.ID, &st.Merging)
 	if err != nil {
 		return st, err
 	}
-	var rows []struct {
-		Partition    int   `db:"partition"`
-		StagedUpto   int64 `db:"staged_upto"`
-		StagedEvents int64 `db:"staged_events"`
-		StagedLinks  int64 `db:"staged_links"`
-		Merged       bool  `db:"merged"`
-		Present      int64 `db:"present"`
-		PresentLinks int64 `db:"present_links"`
-	}
+	var rows []tokenevents.LedgerRow
 	if err := d.db.SelectContext(ctx, &rows, query("source_state"), st.ID); err != nil {
 		return st, err
 	}
-	lost := !st.CustomersMerged && presentCustomers != stagedCustomers
-	for _, r := range rows {
-		if !r.Merged && (r.Present != r.StagedEvents || r.PresentLinks != r.StagedLinks) {
-			lost = true
-		}
-	}
+	lost := tokenevents.StageLost(rows)
 	if lost {
 		d.log.Warn("staged rows of an interrupted import were lost (server restart?); staging the file again", "source_id", st.ID)
 		_, err := d.db.ExecContext(ctx, `WITH l AS (DELETE FROM import_ledger WHERE source_id = $1),
 			s AS (DELETE FROM import_stage WHERE source_id = $1),
 			c AS (DELETE FROM import_stage_customers WHERE source_id = $1),
 			k AS (DELETE FROM import_stage_links WHERE source_id = $1)
-			UPDATE import_sources SET merging = false, customers_merged = false, staged_customers = 0 WHERE id = $1`, st.ID)
-		st.Merging, st.CustomersMerged = false, false
+			UPDATE import_sources SET merging = false WHERE id = $1`, st.ID)
+		st.Merging = false
 		return st, err
 	}
 	for _, r := range rows {

@@ -45,6 +45,12 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		Linked    int64 `db:"linked"`
 		Moved     int64 `db:"moved"`
 	}
+	var cu struct {
+		Staged   int64 `db:"staged"`
+		Distinct int64 `db:"distinct_keys"`
+		Inserted int64 `db:"inserted"`
+		Changed  int64 `db:"changed"`
+	}
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
 		// The merge sorts one partition: give the sort memory rather than
 		// disk. No JIT: its compiling (with inlining, as the merge's cost
@@ -73,10 +79,17 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if err := tx.GetContext(ctx, &lk, query("merge_links"), partition, sourceID); err != nil {
 			return err
 		}
-		if lk.Staged > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM import_stage_links WHERE partition = $1 AND source_id = $2`,
-				partition, sourceID); err != nil {
-				return err
+		if err := tx.GetContext(ctx, &cu, query("merge_customers"), partition, sourceID); err != nil {
+			return err
+		}
+		for _, stage := range []struct {
+			table  string
+			staged int64
+		}{{"import_stage_links", lk.Staged}, {"import_stage_customers", cu.Staged}} {
+			if stage.staged > 0 { // table names from this list and our partition number only
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE %s_p%02d`, stage.table, partition)); err != nil {
+					return err
+				}
 			}
 		}
 		// Only one import runs at a time (the import lock), so whatever
@@ -85,51 +98,23 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE import_stage_p%02d`, partition)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0, staged_links = 0
-			WHERE source_id = $1 AND partition = $2`, sourceID, partition)
+		_, err := tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0, staged_links = 0,
+			staged_customers = 0 WHERE source_id = $1 AND partition = $2`, sourceID, partition)
 		return err
 	})
 	if err != nil {
 		return tokenevents.MergeCounts{}, err
 	}
-	if r.Inserted+r.Changed+r.NewTokens+lk.NewTokens+lk.Linked+lk.Moved > 0 {
+	if r.Inserted+r.Changed+r.NewTokens+lk.NewTokens+lk.Linked+lk.Moved+cu.Inserted+cu.Changed > 0 {
 		d.wrote.Store(true)
 	}
 	linksNew := lk.NewTokens + lk.Linked
 	return tokenevents.MergeCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
 		Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed, NewTokens: r.NewTokens + lk.NewTokens,
 		LinksStaged: lk.Staged, LinkDuplicates: lk.Staged - lk.Distinct, LinksNew: linksNew, LinksMoved: lk.Moved,
-		LinksUnchanged: lk.Distinct - linksNew - lk.Moved}, nil
-}
-
-// MergeCustomers merges the source's staged customers in one transaction,
-// then marks them merged and empties their stage.
-func (d *DB) MergeCustomers(ctx context.Context, runID, sourceID int64) (tokenevents.CustomerCounts, error) {
-	c, err := retryValue(ctx, d, "merge customers", func() (tokenevents.CustomerCounts, error) {
-		var r struct {
-			Staged   int64 `db:"staged"`
-			Distinct int64 `db:"distinct_keys"`
-			Inserted int64 `db:"inserted"`
-			Changed  int64 `db:"changed"`
-		}
-		err := d.inTx(ctx, func(tx *sqlx.Tx) error {
-			if err := tx.GetContext(ctx, &r, query("merge_customers"), sourceID); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `WITH s AS (DELETE FROM import_stage_customers WHERE source_id = $1)
-				UPDATE import_sources SET customers_merged = true WHERE id = $1`, sourceID)
-			return err
-		})
-		return tokenevents.CustomerCounts{Staged: r.Staged, Duplicates: r.Staged - r.Distinct, New: r.Inserted,
-			Updated: r.Changed, Unchanged: r.Distinct - r.Inserted - r.Changed}, err
-	})
-	if err != nil {
-		return c, fmt.Errorf("merge customers: %w", err)
-	}
-	if c.New+c.Updated > 0 {
-		d.wrote.Store(true)
-	}
-	return c, nil
+		LinksUnchanged: lk.Distinct - linksNew - lk.Moved,
+		Customers: tokenevents.CustomerCounts{Staged: cu.Staged, Duplicates: cu.Staged - cu.Distinct, New: cu.Inserted,
+			Updated: cu.Changed, Unchanged: cu.Distinct - cu.Inserted - cu.Changed}}, nil
 }
 
 // chooseMerge picks how to merge a staged partition, within the merge's

@@ -67,43 +67,26 @@ func (d *DB) OpenSource(ctx context.Context, runID int64, sourceKey string, part
 		st.StagedUpto[i] = -1
 	}
 	err := d.write(ctx, func(tx *sqlx.Tx) error {
-		var stagedCustomers, presentCustomers int64
 		err := tx.QueryRowxContext(ctx, `INSERT INTO import_sources (source_key, run_id) VALUES (?, ?)
-			ON CONFLICT (source_key) DO UPDATE SET run_id = excluded.run_id
-			RETURNING id, merging, customers_merged, staged_customers,
-				(SELECT count(*) FROM import_stage_customers c WHERE c.source_id = import_sources.id)`,
-			sourceKey, runID).Scan(&st.ID, &st.Merging, &st.CustomersMerged, &stagedCustomers, &presentCustomers)
+			ON CONFLICT (source_key) DO UPDATE SET run_id = excluded.run_id RETURNING id, merging`,
+			sourceKey, runID).Scan(&st.ID, &st.Merging)
 		if err != nil {
 			return err
 		}
-		var rows []struct {
-			Partition    int   `db:"partition"`
-			StagedUpto   int64 `db:"staged_upto"`
-			StagedEvents int64 `db:"staged_events"`
-			StagedLinks  int64 `db:"staged_links"`
-			Merged       bool  `db:"merged"`
-			Present      int64 `db:"present"`
-			PresentLinks int64 `db:"present_links"`
-		}
+		var rows []tokenevents.LedgerRow
 		if err := tx.SelectContext(ctx, &rows, query("source_state"), st.ID); err != nil {
 			return err
 		}
-		lost := !st.CustomersMerged && presentCustomers != stagedCustomers
-		for _, r := range rows {
-			if !r.Merged && (r.Present != r.StagedEvents || r.PresentLinks != r.StagedLinks) {
-				lost = true
-			}
-		}
-		if lost {
+		if tokenevents.StageLost(rows) {
 			d.log.Warn("staged rows of an interrupted import are missing; staging the file again", "source_id", st.ID)
-			st.Merging, st.CustomersMerged = false, false
+			st.Merging = false
 			for i := range st.StagedUpto {
 				st.StagedUpto[i], st.Merged[i] = -1, false
 			}
 			return execAll(ctx, tx, []any{st.ID}, `DELETE FROM import_ledger WHERE source_id = ?1`,
 				`DELETE FROM import_stage WHERE source_id = ?1`, `DELETE FROM import_stage_customers WHERE source_id = ?1`,
 				`DELETE FROM import_stage_links WHERE source_id = ?1`,
-				`UPDATE import_sources SET merging = 0, customers_merged = 0, staged_customers = 0 WHERE id = ?1`)
+				`UPDATE import_sources SET merging = 0 WHERE id = ?1`)
 		}
 		for _, r := range rows {
 			if r.Partition >= 0 && r.Partition < partitions {
@@ -192,15 +175,14 @@ func stageTx(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
 		return err
 	}
 	for _, m := range b.Marks {
-		if _, err := tx.ExecContext(ctx, query("stage_mark"), b.SourceID, m.Partition, m.UptoRow, m.Events, m.Links); err != nil {
+		if _, err := tx.ExecContext(ctx, query("stage_mark"), b.SourceID, m.Partition, m.UptoRow, m.Events, m.Links, m.Customers); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// stageOthers inserts the batch's customers and links, and counts the
-// customers in the source's ledger.
+// stageOthers inserts the batch's customers and links.
 func stageOthers(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
 	for i := range b.Customers {
 		c := &b.Customers[i]
@@ -219,12 +201,6 @@ func stageOthers(ctx context.Context, tx *sqlx.Tx, b *tokenevents.Batch) error {
 			customer_id, status, status_set, deleted_at, deleted_set, metadata, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 			b.SourceID, c.Partition, c.Seq, c.AccountID, c.CustomerID, status, c.StatusSet, deleted, c.DeletedSet, meta,
 			ts(c.UpdatedAt)); err != nil {
-			return err
-		}
-	}
-	if len(b.Customers) > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE import_sources SET staged_customers = staged_customers + ? WHERE id = ?`,
-			len(b.Customers), b.SourceID); err != nil {
 			return err
 		}
 	}
@@ -307,10 +283,13 @@ func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partitio
 		if err := mergeLinks(ctx, tx, sourceID, partition, now, &c); err != nil {
 			return err
 		}
+		if err := mergeCustomers(ctx, tx, sourceID, partition, now, &c.Customers); err != nil {
+			return err
+		}
 		// The partition's staged rows stay until the file is done: one
 		// DELETE of the whole stage then costs less than 64 partial ones.
-		_, err = tx.ExecContext(ctx, `UPDATE import_ledger SET merged = 1, staged_events = 0, staged_links = 0
-			WHERE source_id = ? AND partition = ?`, sourceID, partition)
+		_, err = tx.ExecContext(ctx, `UPDATE import_ledger SET merged = 1, staged_events = 0, staged_links = 0,
+			staged_customers = 0 WHERE source_id = ? AND partition = ?`, sourceID, partition)
 		return err
 	})
 	if err != nil {
@@ -359,47 +338,41 @@ func mergeLinks(ctx context.Context, tx *sqlx.Tx, sourceID int64, partition int,
 	return nil
 }
 
-// MergeCustomers merges the source's staged customers in one transaction,
-// then marks them merged and empties their stage.
-func (d *DB) MergeCustomers(ctx context.Context, runID, sourceID int64) (tokenevents.CustomerCounts, error) {
-	var c tokenevents.CustomerCounts
-	now := ts(time.Now())
-	err := d.write(ctx, func(tx *sqlx.Tx) error {
-		c = tokenevents.CustomerCounts{}
-		if err := tx.GetContext(ctx, &c.Staged, `SELECT count(*) FROM import_stage_customers WHERE source_id = ?`, sourceID); err != nil {
-			return err
-		}
-		if err := execAll(ctx, tx, nil, query("merge_customers_table"), `DELETE FROM temp.customer_last`); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, query("merge_customers_last"), sourceID)
-		if err != nil {
-			return err
-		}
-		distinct, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if res, err = tx.ExecContext(ctx, query("merge_customers_update")); err != nil {
-			return err
-		}
-		if c.Updated, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		if res, err = tx.ExecContext(ctx, query("merge_customers_insert"), now); err != nil {
-			return err
-		}
-		if c.New, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		c.Duplicates, c.Unchanged = c.Staged-distinct, distinct-c.New-c.Updated
-		return execAll(ctx, tx, []any{sourceID}, `DELETE FROM import_stage_customers WHERE source_id = ?1`,
-			`UPDATE import_sources SET customers_merged = 1 WHERE id = ?1`)
-	})
-	if err != nil {
-		return tokenevents.CustomerCounts{}, fmt.Errorf("merge customers: %w", err)
+// mergeCustomers merges the partition's customers (after its events and
+// links, in the merge's transaction) into c.
+func mergeCustomers(ctx context.Context, tx *sqlx.Tx, sourceID int64, partition int, now string, c *tokenevents.CustomerCounts) error {
+	if err := tx.GetContext(ctx, &c.Staged, `SELECT coalesce((SELECT staged_customers FROM import_ledger
+		WHERE source_id = ? AND partition = ?), 0)`, sourceID, partition); err != nil {
+		return err
 	}
-	return c, nil
+	if c.Staged == 0 {
+		return nil
+	}
+	if err := execAll(ctx, tx, nil, query("merge_customers_table"), `DELETE FROM temp.customer_last`); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, query("merge_customers_last"), sourceID, partition)
+	if err != nil {
+		return err
+	}
+	distinct, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if res, err = tx.ExecContext(ctx, query("merge_customers_update")); err != nil {
+		return err
+	}
+	if c.Updated, err = res.RowsAffected(); err != nil {
+		return err
+	}
+	if res, err = tx.ExecContext(ctx, query("merge_customers_insert"), now); err != nil {
+		return err
+	}
+	if c.New, err = res.RowsAffected(); err != nil {
+		return err
+	}
+	c.Duplicates, c.Unchanged = c.Staged-distinct, distinct-c.New-c.Updated
+	return nil
 }
 
 // FinishFile records a file's outcome. The source of a done file, or of a

@@ -1,15 +1,16 @@
--- Merges a source's staged customers (SPEC §7): the last occurrence of
--- each customer in the source wins; a row older than the stored customer
+-- Merges the customers of one staged partition (SPEC §7), after its events
+-- and links, in the same transaction (every row of a customer is in one
+-- partition): the last occurrence of each customer in the source wins; a row older than the stored customer
 -- (updated_at) is not applied; status, deleted_at and metadata are written
 -- only when the file has their columns and they differ; a new customer is
--- inserted. $1 source id.
+-- inserted. $1 partition, $2 source id.
 WITH c AS (
     SELECT DISTINCT ON (account_id, customer_id)
            account_id, customer_id, status, status_set, deleted_set, metadata,
            to_timestamp(deleted_us / 1000000) + (deleted_us % 1000000) * interval '1 microsecond' AS deleted_at,
            to_timestamp(updated_us / 1000000) + (updated_us % 1000000) * interval '1 microsecond' AS updated_at
     FROM import_stage_customers
-    WHERE source_id = $1
+    WHERE partition = $1 AND source_id = $2
     ORDER BY account_id, customer_id, seq DESC
 ), upd AS (
     UPDATE customers s
@@ -32,7 +33,7 @@ WITH c AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM import_stage_customers WHERE source_id = $1) AS staged,
+SELECT (SELECT count(*) FROM import_stage_customers WHERE partition = $1 AND source_id = $2) AS staged,
        (SELECT count(*) FROM c)   AS distinct_keys,
        (SELECT count(*) FROM ins) AS inserted,
        (SELECT count(*) FROM upd) AS changed

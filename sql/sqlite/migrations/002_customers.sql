@@ -7,9 +7,8 @@ ALTER TABLE customers ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE customers ADD COLUMN created_at TEXT;
 ALTER TABLE customers ADD COLUMN updated_at TEXT;
 ALTER TABLE tokens ADD COLUMN linked_at TEXT;
-ALTER TABLE import_sources ADD COLUMN customers_merged INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE import_sources ADD COLUMN staged_customers INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE import_ledger ADD COLUMN staged_links INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE import_ledger ADD COLUMN staged_customers INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE import_stage_customers (
     source_id   INTEGER NOT NULL,
@@ -24,7 +23,7 @@ CREATE TABLE import_stage_customers (
     metadata    TEXT,              -- NULL: the file has no metadata columns
     updated_at  TEXT NOT NULL
 );
-CREATE INDEX import_stage_customers_source ON import_stage_customers (source_id, account_id, customer_id, seq);
+CREATE INDEX import_stage_customers_source ON import_stage_customers (source_id, partition);
 
 CREATE TABLE import_stage_links (
     source_id   INTEGER NOT NULL,

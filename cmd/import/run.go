@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tokenevents/tokenevents"
+	"github.com/tokenevents/tokenevents/internal/cli"
+	"github.com/tokenevents/tokenevents/internal/version"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/sql/postgres"
 	"github.com/tokenevents/tokenevents/sql/store"
@@ -49,6 +51,8 @@ type config struct {
 	noMigrate bool
 	retries   int
 	json      bool
+	quiet     bool
+	version   bool
 	logFormat string
 	logLevel  slog.Level
 }
@@ -89,7 +93,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.db, "db", "", "database: postgres://… `URL`, or sqlite:PATH / PATH.db for an embedded file (default $DATABASE_URL, else PostgreSQL if $PGHOST is set, else ./tokenevents.db)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
 	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
-	fs.BoolVar(&c.json, "json", false, "print the summary as one JSON object on stdout")
+	fs.BoolVar(&c.json, "json", false, "print the summary as one JSON object on stdout (also when the run fails)")
+	fs.BoolVar(&c.quiet, "q", false, "quiet: print nothing on success (warnings and errors still go to stderr)")
+	fs.BoolVar(&c.quiet, "quiet", false, "the same as -q")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
 
@@ -104,6 +111,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.files = append(c.files, fs.Arg(0))
 		rest = fs.Args()[1:]
+	}
+	if c.version {
+		return c, nil
 	}
 	if len(c.files) == 0 {
 		return nil, tokenevents.UsageErrorf("no input files (give FILE... or - for standard input)")
@@ -173,19 +183,43 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	if err != nil {
+		if cli.WantsJSON(args) {
+			cli.WriteFailure(stdout, err)
+		}
 		fmt.Fprintf(stderr, "import: %v\n", err)
 		return exitUsage
 	}
-	log := newLogger(c.logFormat, c.logLevel, stderr)
+	if c.version {
+		fmt.Fprintln(stdout, version.String("import"))
+		return exitOK
+	}
+	level := c.logLevel
+	if c.quiet && level < slog.LevelWarn {
+		level = slog.LevelWarn
+	}
+	log := newLogger(c.logFormat, level, stderr)
 	c.opts.Logger = log
 	sum, err := importFiles(ctx, c, stdin, stderr, log)
-	if sum.RunID != 0 {
+	switch {
+	case sum.RunID == 0:
+	case c.logFormat == "json":
+		// One record, not text mixed into JSON lines; kept even with -q
+		// when the run failed.
+		level := slog.LevelInfo
+		if err != nil {
+			level = slog.LevelError
+		}
+		if !c.quiet || err != nil {
+			log.LogAttrs(ctx, level, "import finished", slog.Any("summary", sum))
+		}
+	case !c.quiet || err != nil:
 		printSummary(stderr, sum)
-		if c.json {
-			enc := json.NewEncoder(stdout)
-			if jerr := enc.Encode(sum); jerr != nil && err == nil {
-				err = jerr
-			}
+	}
+	if c.json {
+		if sum.RunID == 0 && err != nil {
+			cli.WriteFailure(stdout, err)
+		} else if jerr := json.NewEncoder(stdout).Encode(sum); jerr != nil && err == nil {
+			err = jerr
 		}
 	}
 	if err != nil {
@@ -220,7 +254,8 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return sum, err
 	}
-	db, err := store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2, Retries: c.retries})
+	db, err := store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2,
+		Retries: c.retries, ApplicationName: "tokenevents-import"})
 	if err != nil {
 		return sum, err
 	}

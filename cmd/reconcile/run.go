@@ -14,6 +14,8 @@ import (
 
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/hashing"
+	"github.com/tokenevents/tokenevents/internal/cli"
+	"github.com/tokenevents/tokenevents/internal/version"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/reconcile"
 	"github.com/tokenevents/tokenevents/sql/postgres"
@@ -93,7 +95,8 @@ func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (store.S
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns, Retries: c.retries})
+	return store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns, Retries: c.retries,
+		ApplicationName: "tokenevents-reconcile"})
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -125,13 +128,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitFailed
 }
 
-func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("reconcile", stderr)
 	var c common
 	c.register(fs)
 	var accounts multiFlag
 	var o reconcile.Options
-	var asJSON bool
+	var asJSON, quiet, showVersion, printed bool
+	defer func() {
+		// --json prints one JSON object, also for a run that failed
+		// before it started. Errors never carry identifiers.
+		if err != nil && !printed && (asJSON || cli.WantsJSON(args)) && !errors.Is(err, flag.ErrHelp) {
+			cli.WriteFailure(stdout, err)
+		}
+	}()
+	fs.BoolVar(&quiet, "q", false, "quiet: print nothing on success (warnings and errors still go to stderr)")
+	fs.BoolVar(&quiet, "quiet", false, "the same as -q")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.Var(&accounts, "account", "reconcile account `AID` (repeatable; default every account)")
 	fs.BoolVar(&o.Full, "full", false, "recompute every token, not only changed and due ones")
 	fs.StringVar(&o.Report, "report", "", "diff report `PATH` (.csv, .jsonl, .parquet; - for CSV on stdout)")
@@ -144,6 +157,10 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return tokenevents.UsageErrorf("%v", err)
 	}
+	if showVersion {
+		fmt.Fprintln(stdout, version.String("reconcile"))
+		return nil
+	}
 	if fs.NArg() > 0 {
 		return tokenevents.UsageErrorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -155,9 +172,11 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if asJSON && o.Report == "-" {
 		return tokenevents.UsageErrorf("--json and --report - both write to stdout; choose one")
 	}
-	var err error
 	if o.AsOf, err = c.parseAsOf(); err != nil {
 		return err
+	}
+	if quiet && c.logLevel < slog.LevelWarn {
+		c.logLevel = slog.LevelWarn
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -171,8 +190,19 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer db.Close()
 	sum, err := reconcile.Run(ctx, db, o, stdout)
 	if sum.RunID != 0 {
-		reconcile.PrintSummary(stderr, sum)
+		switch {
+		case quiet && err == nil:
+		case c.logFormat == "json": // one record, not text mixed into JSON lines
+			level := slog.LevelInfo
+			if err != nil {
+				level = slog.LevelError
+			}
+			log.LogAttrs(ctx, level, "reconcile finished", slog.Any("summary", sum))
+		default:
+			reconcile.PrintSummary(stderr, sum)
+		}
 		if asJSON {
+			printed = true
 			if jerr := json.NewEncoder(stdout).Encode(sum); jerr != nil && err == nil {
 				err = jerr
 			}

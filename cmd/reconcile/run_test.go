@@ -141,3 +141,27 @@ func TestLookupCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestQuietJSONVersion: -q prints nothing on success, --json prints one
+// JSON object also when the run fails before it starts, --version prints
+// the build.
+func TestQuietJSONVersion(t *testing.T) {
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		seed(t, dsn)
+		if code, stdout, stderr := runCmd(t, "--db", dsn, "-q", "--as-of", "2024-06-01"); code != 0 || stdout != "" || stderr != "" {
+			t.Errorf("-q: exit %d, %q, %q", code, stdout, stderr)
+		}
+		for _, args := range [][]string{{"--json", "--nope"}, {"--json", "--db", "postgres://%zz"},
+			{"--json", "--retries", "1", "--db", "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1"}} {
+			code, stdout, _ := runCmd(t, args...)
+			var v map[string]string
+			if err := json.Unmarshal([]byte(stdout), &v); err != nil || code == 0 || v["outcome"] != "failed" || v["error"] == "" {
+				t.Errorf("%q: exit %d, stdout %q", args, code, stdout)
+			}
+		}
+	})
+	if code, stdout, _ := runCmd(t, "--version"); code != 0 || !strings.HasPrefix(stdout, "reconcile (tokenevents) ") {
+		t.Errorf("--version: exit %d, %q", code, stdout)
+	}
+}

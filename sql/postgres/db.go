@@ -60,6 +60,36 @@ type Options struct {
 	MaxConns int
 	Retry    RetryPolicy
 	Logger   *slog.Logger
+	// ApplicationName is shown to a DBA in pg_stat_activity, unless the
+	// connection string names one already.
+	ApplicationName string
+}
+
+// withApplicationName adds application_name to a connection string that
+// has none (a URL's query, or a key=value pair).
+func withApplicationName(dsn, name string) string {
+	if name == "" || strings.Contains(dsn, "application_name") {
+		return dsn
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn // Open reports it
+		}
+		q := u.Query()
+		q.Set("application_name", name)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return strings.TrimSpace(dsn + " application_name=" + name)
+}
+
+// configurationError reports whether a failure to connect is the caller's
+// configuration, not a passing fault: the database does not exist, or the
+// server refuses the role or its password (SQLSTATE classes 3D and 28).
+func configurationError(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && (pe.Code.Class() == "3D" || pe.Code.Class() == "28")
 }
 
 // ResolveDSN picks the connection string: the flag, else DATABASE_URL, else
@@ -92,7 +122,7 @@ func ResolveDSN(flagValue string) string {
 // Open connects, checks the connection and brings the schema up to date
 // under an advisory lock. A malformed DSN is a usage error.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
-	connector, err := pq.NewConnector(dsn)
+	connector, err := pq.NewConnector(withApplicationName(dsn, opts.ApplicationName))
 	if err != nil {
 		return nil, fmt.Errorf("%w: database address: %v", tokenevents.ErrUsage, err)
 	}
@@ -110,6 +140,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	d := &DB{db: sqlx.NewDb(sqldb, "postgres"), log: opts.Logger, retry: opts.Retry}
 	err = d.retry.Do(ctx, d.log, "connect", func() error { return d.db.PingContext(ctx) })
+	if configurationError(err) {
+		return nil, errors.Join(fmt.Errorf("%w: connect: %v", tokenevents.ErrUsage, err), d.db.Close())
+	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("connect: %w", err), d.db.Close())
 	}

@@ -397,3 +397,25 @@ func TestStageMigrationKeepsStagedRows(t *testing.T) {
 		t.Errorf("staged rows after the migration: %q, want %q", got, want)
 	}
 }
+
+// TestApplicationName: connections carry the program's name for a DBA's
+// pg_stat_activity, unless the connection string names one.
+func TestApplicationName(t *testing.T) {
+	dsn := testdb.New(t)
+	for _, tc := range []struct{ dsn, want string }{
+		{dsn, "tokenevents-import"},
+		{dsn + "&application_name=nightly", "nightly"},
+	} {
+		d := openStore(t, tc.dsn, Options{ApplicationName: "tokenevents-import"})
+		var got string
+		if err := d.db.Get(&got, `SELECT current_setting('application_name')`); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("application_name %q, want %q", got, tc.want)
+		}
+	}
+	if got := withApplicationName("host=h dbname=x", "a"); got != "host=h dbname=x application_name=a" {
+		t.Errorf("key=value form: %q", got)
+	}
+}

@@ -82,6 +82,9 @@ type Options struct {
 	// Retries is how often a transient PostgreSQL failure is tried.
 	Retries int
 	Logger  *slog.Logger
+	// ApplicationName names PostgreSQL connections (tokenevents-import,
+	// tokenevents-reconcile) for a DBA's pg_stat_activity.
+	ApplicationName string
 }
 
 // Open opens the target. The embedded default is announced once in the log,
@@ -100,5 +103,6 @@ func Open(ctx context.Context, t Target, o Options) (Store, error) {
 	if o.Retries > 0 {
 		retry = retry.WithAttempts(o.Retries)
 	}
-	return postgres.Open(ctx, t.DSN, postgres.Options{NoMigrate: o.NoMigrate, Logger: o.Logger, MaxConns: o.MaxConns, Retry: retry})
+	return postgres.Open(ctx, t.DSN, postgres.Options{NoMigrate: o.NoMigrate, Logger: o.Logger, MaxConns: o.MaxConns, Retry: retry,
+		ApplicationName: o.ApplicationName})
 }

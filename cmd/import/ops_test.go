@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tokenevents/tokenevents/internal/testdb"
+)
+
+// TestQuietAndJSON: -q prints nothing on success; --json prints one JSON
+// object on stdout, also when the run fails before it starts; with
+// --log-format json the summary is one log record.
+func TestQuietAndJSON(t *testing.T) {
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dir := t.TempDir()
+		good := writeFile(t, dir, "good.csv", []byte("email,created_at\nkari@example.no,2024-01-01\n"))
+		call := func(args ...string) (int, string, string) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+			return code, out.String(), errb.String()
+		}
+		base := []string{"--account", "P00000001", "--event", "e", "--rejects", dir + "/rej.csv"}
+
+		code, stdout, stderr := call(append([]string{"--db", be.New(t), "-q"}, append(base, good)...)...)
+		if code != 0 || stdout != "" || stderr != "" {
+			t.Errorf("-q: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+
+		code, stdout, stderr = call(append([]string{"--db", be.New(t), "--log-format", "json"}, append(base, good)...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		records := 0
+		for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Errorf("stderr line is not JSON: %q", line)
+				continue
+			}
+			if rec["msg"] == "import finished" {
+				records++
+				if s, ok := rec["summary"].(map[string]any); !ok || s["outcome"] != "done" || s["rows_read"] != float64(1) {
+					t.Errorf("summary record %v", rec)
+				}
+			}
+		}
+		if records != 1 {
+			t.Errorf("%d summary records in:\n%s", records, stderr)
+		}
+
+		for _, tc := range []struct {
+			name string
+			args []string
+			want int
+		}{
+			{"bad flag", []string{"--json", "--nope"}, exitUsage},
+			{"no files", []string{"--json"}, exitUsage},
+			{"database unreachable", []string{"--json", "--retries", "1", "--db",
+				"postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", good}, exitFailed},
+		} {
+			code, stdout, _ := call(append(tc.args, base...)...)
+			var v map[string]string
+			if err := json.Unmarshal([]byte(stdout), &v); err != nil || code != tc.want || v["outcome"] != "failed" || v["error"] == "" {
+				t.Errorf("%s: exit %d, stdout %q", tc.name, code, stdout)
+			}
+		}
+	})
+}
+
+// TestVersion: --version prints the build's version on stdout.
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"--version"}, strings.NewReader(""), &out, &errb); code != 0 ||
+		!strings.HasPrefix(out.String(), "import (tokenevents) ") {
+		t.Errorf("exit %d: %q %q", code, out.String(), errb.String())
+	}
+}
+
+// TestConfigurationErrors: a database that does not exist, a role the
+// server refuses, or a URL that cannot be parsed is exit 2, not 1.
+func TestConfigurationErrors(t *testing.T) {
+	base := testdb.BaseDSN()
+	testdb.New(t) // fails in CI, skips elsewhere, without a server
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.csv", []byte("email,created_at\nkari@example.no,2024-01-01\n"))
+	for _, dsn := range []string{
+		strings.Replace(base, "/postgres?", "/no_such_database_here?", 1),
+		strings.Replace(base, "postgres@", "no_such_role@", 1),
+		"postgres://%zz",
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"--db", dsn, "--account", "P00000001", "--event", "e", good},
+			strings.NewReader(""), &out, &errb)
+		if code != exitUsage {
+			t.Errorf("%s: exit %d, want %d: %s", dsn, code, exitUsage, errb.String())
+		}
+	}
+}

@@ -74,6 +74,13 @@ func UsageErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
 }
 
+// ErrLocked marks a run that did not start because another run held the
+// lock past --lock-timeout; it wrote nothing.
+var ErrLocked = errors.New("another run holds the lock")
+
+// WaitForever is the lock timeout of a run that waits as long as it takes.
+const WaitForever time.Duration = -1
+
 // ErrTooManyRejects marks a run stopped because more rows were rejected than
 // --max-rejects allows.
 var ErrTooManyRejects = errors.New("too many rejected rows")

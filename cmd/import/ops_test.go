@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenevents/tokenevents/internal/testdb"
+	"github.com/tokenevents/tokenevents/internal/teststore"
 )
 
 // TestQuietAndJSON: -q prints nothing on success; --json prints one JSON
@@ -98,4 +100,39 @@ func TestConfigurationErrors(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d: %s", dsn, code, exitUsage, errb.String())
 		}
 	}
+}
+
+// TestLockTimeout: a second import waits for the first at most
+// --lock-timeout, then exits 4 having written nothing.
+func TestLockTimeout(t *testing.T) {
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		dir := t.TempDir()
+		good := writeFile(t, dir, "good.csv", []byte("email,created_at\nkari@example.no,2024-01-01\n"))
+		holder := teststore.Open(t, dsn)
+		runID, err := holder.StartImport(context.Background(), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := testdb.Open(t, dsn)
+		for _, wait := range []string{"0", "300ms"} {
+			start := time.Now()
+			r := runImport(t, dsn, "", "--account", "P00000001", "--event", "e", "--lock-timeout", wait, good)
+			if r.code != exitLocked || !strings.Contains(r.stderr, "another run holds the lock") {
+				t.Errorf("--lock-timeout %s: exit %d, want %d:\n%s", wait, r.code, exitLocked, r.stderr)
+			}
+			if wait == "300ms" && time.Since(start) < 300*time.Millisecond {
+				t.Errorf("gave up after %v", time.Since(start))
+			}
+			if n := testdb.Count(t, db, `SELECT count(*) FROM import_runs`); n != 1 {
+				t.Errorf("--lock-timeout %s: %d runs recorded, want only the holder's", wait, n)
+			}
+		}
+		if err := holder.FinishImport(context.Background(), runID, "done", []byte(`{}`), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if r := runImport(t, dsn, "", "--account", "P00000001", "--event", "e", "--lock-timeout", "10s", good); r.code != 0 {
+			t.Errorf("after the holder finished: exit %d\n%s", r.code, r.stderr)
+		}
+	})
 }

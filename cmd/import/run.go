@@ -26,13 +26,15 @@ const (
 	exitFailed     = 1
 	exitUsage      = 2
 	exitTooManyBad = 3
+	exitLocked     = cli.ExitLocked
 )
 
 const usageText = `usage: import [flags] FILE...   (- reads standard input)
 
 Imports token events from CSV (.csv .tsv .txt, optionally .gz) or Parquet
 files into the database. Exit codes: 0 done, 1 failed (run again to finish),
-2 usage error (nothing written), 3 too many rejected rows.
+2 usage error (nothing written), 3 too many rejected rows, 4 another import
+holds the lock (--lock-timeout; nothing written).
 
 Flags:
 `
@@ -53,6 +55,8 @@ type config struct {
 	json      bool
 	quiet     bool
 	version   bool
+	lockWait  time.Duration
+	noWait    bool
 	logFormat string
 	logLevel  slog.Level
 }
@@ -67,7 +71,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	o := &c.opts
 	var maps, meta multiFlag
-	var createdAt, timezone, delimiter, maxRejects string
+	var createdAt, timezone, delimiter, maxRejects, lockTimeout string
 	fs.StringVar(&o.Account, "account", "", "account id `AID` for rows without an account_id column")
 	fs.StringVar(&o.Event, "event", "", "event `TEXT` for rows without an event column")
 	fs.StringVar(&o.Status, "status", "OPT_OUT", "status for rows without a status column")
@@ -97,6 +101,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.quiet, "q", false, "quiet: print nothing on success (warnings and errors still go to stderr)")
 	fs.BoolVar(&c.quiet, "quiet", false, "the same as -q")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.StringVar(&lockTimeout, "lock-timeout", "", "wait at most `DURATION` for another import to finish (0: do not wait; default: as long as it takes); past it, exit 4")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
 
@@ -160,6 +165,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, tokenevents.UsageErrorf("--delimiter %q: one of , ; | tab", delimiter)
 	}
 	if o.MaxRejects, err = pipeline.ParseRejectLimit(maxRejects); err != nil {
+		return nil, err
+	}
+	if c.lockWait, c.noWait, err = cli.LockTimeout(lockTimeout); err != nil {
 		return nil, err
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
@@ -236,6 +244,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, tokenevents.ErrTooManyRejects):
 		return exitTooManyBad
+	case errors.Is(err, tokenevents.ErrLocked):
+		return exitLocked
 	}
 	return exitFailed
 }
@@ -255,7 +265,7 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 		return sum, err
 	}
 	db, err := store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: c.opts.Writers + 2,
-		Retries: c.retries, ApplicationName: "tokenevents-import"})
+		Retries: c.retries, ApplicationName: "tokenevents-import", LockTimeout: c.lockWait, NoWait: c.noWait})
 	if err != nil {
 		return sum, err
 	}

@@ -26,6 +26,7 @@ const (
 	exitOK     = 0
 	exitFailed = 1
 	exitUsage  = 2
+	exitLocked = cli.ExitLocked
 )
 
 const usageText = `usage: reconcile [flags]
@@ -33,7 +34,8 @@ const usageText = `usage: reconcile [flags]
 
 Recomputes aggregated token statuses (only the tokens that changed or fall
 due, unless --full), stores them in token_statuses and reports the changes.
-Exit codes: 0 done, 1 failed (run again), 2 usage error.
+Exit codes: 0 done, 1 failed (run again), 2 usage error, 4 another reconcile
+of the accounts holds the lock (--lock-timeout; nothing written).
 
 Flags:
 `
@@ -52,6 +54,7 @@ type common struct {
 	logFormat string
 	logLevel  slog.Level
 	retries   int
+	lock      string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -62,6 +65,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`")
 	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
+	fs.StringVar(&c.lock, "lock-timeout", "", "wait at most `DURATION` for a reconcile of the same accounts to finish (0: do not wait; default: as long as it takes); past it, exit 4")
 }
 
 func (c *common) parseAsOf() (time.Time, error) {
@@ -95,8 +99,12 @@ func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (store.S
 	if err != nil {
 		return nil, err
 	}
+	wait, noWait, err := cli.LockTimeout(c.lock)
+	if err != nil {
+		return nil, err
+	}
 	return store.Open(ctx, target, store.Options{NoMigrate: c.noMigrate, Logger: log, MaxConns: conns, Retries: c.retries,
-		ApplicationName: "tokenevents-reconcile"})
+		ApplicationName: "tokenevents-reconcile", LockTimeout: wait, NoWait: noWait})
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -123,6 +131,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, tokenevents.ErrUsage):
 		fmt.Fprintf(stderr, "reconcile: %v\n", err)
 		return exitUsage
+	case errors.Is(err, tokenevents.ErrLocked):
+		fmt.Fprintf(stderr, "reconcile: %v\n", err)
+		return exitLocked
 	}
 	fmt.Fprintf(stderr, "reconcile: %v\n", err)
 	return exitFailed

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/internal/testdb"
+	"github.com/tokenevents/tokenevents/internal/teststore"
 )
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {
@@ -164,4 +167,26 @@ func TestQuietJSONVersion(t *testing.T) {
 	if code, stdout, _ := runCmd(t, "--version"); code != 0 || !strings.HasPrefix(stdout, "reconcile (tokenevents) ") {
 		t.Errorf("--version: exit %d, %q", code, stdout)
 	}
+}
+
+// TestReconcileLockTimeout: a reconcile of accounts another reconcile
+// holds exits 4 past --lock-timeout, having written nothing.
+func TestReconcileLockTimeout(t *testing.T) {
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		seed(t, dsn)
+		holder := teststore.Open(t, dsn)
+		if _, err := holder.StartReconcile(context.Background(), []string{"P00000001"},
+			tokenevents.ReconcileOptions{AsOf: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		runs := testdb.Count(t, testdb.Open(t, dsn), `SELECT count(*) FROM reconcile_runs`)
+		code, _, stderr := runCmd(t, "--db", dsn, "--account", "P00000001", "--lock-timeout", "0", "--as-of", "2024-06-01")
+		if code != exitLocked || !strings.Contains(stderr, "another run holds the lock") {
+			t.Errorf("exit %d, want %d:\n%s", code, exitLocked, stderr)
+		}
+		if n := testdb.Count(t, testdb.Open(t, dsn), `SELECT count(*) FROM reconcile_runs`); n != runs {
+			t.Errorf("%d reconcile runs recorded, want %d", n, runs)
+		}
+	})
 }

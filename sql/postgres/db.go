@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -50,6 +52,33 @@ type DB struct {
 	// wrote is set once this run may have written tokens or events: the
 	// statistics are refreshed after it only then.
 	wrote atomic.Bool
+	// lockTimeout bounds the wait for another run's lock.
+	lockTimeout time.Duration
+}
+
+// waitLock takes an advisory lock on conn (lockQuery with args) after a
+// try (tryQuery) failed: it waits up to the lock timeout (WaitForever:
+// as long as it takes; 0: not at all) and returns ErrLocked past it.
+// lock_timeout bounds advisory lock waits too.
+func (d *DB) waitLock(ctx context.Context, conn *sqlx.Conn, lockQuery string, args ...any) error {
+	if d.lockTimeout == 0 {
+		return tokenevents.ErrLocked
+	}
+	if d.lockTimeout > 0 {
+		ms := strconv.FormatInt(max(1, d.lockTimeout.Milliseconds()), 10)
+		if _, err := conn.ExecContext(ctx, `SELECT set_config('lock_timeout', $1, false)`, ms); err != nil {
+			return err
+		}
+		defer func() {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT set_config('lock_timeout', '0', false)`)
+		}()
+	}
+	_, err := conn.ExecContext(ctx, lockQuery, args...)
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+		return tokenevents.ErrLocked
+	}
+	return err
 }
 
 // Options configure Open.
@@ -63,6 +92,11 @@ type Options struct {
 	// ApplicationName is shown to a DBA in pg_stat_activity, unless the
 	// connection string names one already.
 	ApplicationName string
+	// LockTimeout bounds the wait for another import's or reconcile's
+	// lock (WaitForever, the zero Options' default, or 0: do not wait).
+	LockTimeout time.Duration
+	// NoWait is LockTimeout 0, which the zero value cannot say.
+	NoWait bool
 }
 
 // withApplicationName adds application_name to a connection string that
@@ -82,6 +116,18 @@ func withApplicationName(dsn, name string) string {
 		return u.String()
 	}
 	return strings.TrimSpace(dsn + " application_name=" + name)
+}
+
+// lockTimeout is the effective timeout of Options: zero means forever
+// unless noWait.
+func lockTimeout(t time.Duration, noWait bool) time.Duration {
+	switch {
+	case noWait:
+		return 0
+	case t <= 0:
+		return tokenevents.WaitForever
+	}
+	return t
 }
 
 // configurationError reports whether a failure to connect is the caller's
@@ -138,7 +184,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.Retry.Attempts == 0 {
 		opts.Retry = DefaultRetry
 	}
-	d := &DB{db: sqlx.NewDb(sqldb, "postgres"), log: opts.Logger, retry: opts.Retry}
+	d := &DB{db: sqlx.NewDb(sqldb, "postgres"), log: opts.Logger, retry: opts.Retry, lockTimeout: lockTimeout(opts.LockTimeout, opts.NoWait)}
 	err = d.retry.Do(ctx, d.log, "connect", func() error { return d.db.PingContext(ctx) })
 	if configurationError(err) {
 		return nil, errors.Join(fmt.Errorf("%w: connect: %v", tokenevents.ErrUsage, err), d.db.Close())

@@ -32,8 +32,8 @@ func (d *DB) StartImport(ctx context.Context, options []byte) (int64, error) {
 			return 0, errors.Join(fmt.Errorf("import lock: %w", err), conn.Close())
 		}
 		if !got {
-			d.log.Warn("another import into this database is running; waiting for it to finish")
-			if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, importLockKey); err != nil {
+			d.log.Warn("another import into this database is running; waiting for it to finish", "lock_timeout", d.lockTimeout.String())
+			if err := d.waitLock(ctx, conn, `SELECT pg_advisory_lock($1)`, importLockKey); err != nil {
 				return 0, errors.Join(fmt.Errorf("import lock: %w", err), conn.Close())
 			}
 		}

@@ -50,8 +50,9 @@ func (d *DB) StartReconcile(ctx context.Context, accounts []string, o tokenevent
 			return 0, errors.Join(fmt.Errorf("reconcile lock: %w", err), conn.Close())
 		}
 		if !got {
-			d.log.Warn("another reconcile of the account is running; waiting for it", "account_id", a)
-			if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, reconcileLockClass, a); err != nil {
+			d.log.Warn("another reconcile of the account is running; waiting for it", "account_id", a, "lock_timeout", d.lockTimeout.String())
+			if err := d.waitLock(ctx, conn, `SELECT pg_advisory_lock($1, hashtext($2))`, reconcileLockClass, a); err != nil {
+				// Closing the session releases the locks taken so far.
 				return 0, errors.Join(fmt.Errorf("reconcile lock: %w", err), conn.Close())
 			}
 		}

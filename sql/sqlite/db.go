@@ -50,6 +50,8 @@ type DB struct {
 	// file is the database file as opened: a write transaction commits
 	// only while the path still names it.
 	file os.FileInfo
+	// lockTimeout bounds the wait for another run's lock file.
+	lockTimeout time.Duration
 }
 
 // ErrFileGone is returned by a write when the database file was removed
@@ -75,6 +77,11 @@ type Options struct {
 	// NoMigrate makes Open fail instead of applying pending migrations.
 	NoMigrate bool
 	Logger    *slog.Logger
+	// LockTimeout bounds the wait for another import's or reconcile's
+	// lock (WaitForever or 0, the zero Options' default: as long as it
+	// takes); NoWait: do not wait.
+	LockTimeout time.Duration
+	NoWait      bool
 }
 
 // timeLayout is how timestamps are stored: UTC, microseconds, fixed width,
@@ -174,7 +181,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// meanwhile. Each has its own page cache.
 	sqldb.SetMaxOpenConns(2)
 	sqldb.SetMaxIdleConns(2)
-	d := &DB{db: sqlx.NewDb(sqldb, "sqlite"), path: path, log: opts.Logger}
+	d := &DB{db: sqlx.NewDb(sqldb, "sqlite"), path: path, log: opts.Logger, lockTimeout: tokenevents.WaitForever}
+	if opts.NoWait {
+		d.lockTimeout = 0
+	} else if opts.LockTimeout > 0 {
+		d.lockTimeout = opts.LockTimeout
+	}
 	if err := d.db.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), d.db.Close())
 	}

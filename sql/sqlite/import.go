@@ -19,7 +19,7 @@ var _ tokenevents.ImportStore = (*DB)(nil)
 // drops what abandoned sources left staged, and records a new run.
 func (d *DB) StartImport(ctx context.Context, options []byte) (int64, error) {
 	if d.importLock == nil {
-		l, err := acquireLock(ctx, d.path+"-import.lock", d.log, "another import into this database is running; waiting for it to finish")
+		l, err := acquireLock(ctx, d.path+"-import.lock", d.lockTimeout, d.log, "another import into this database is running; waiting for it to finish")
 		if err != nil {
 			return 0, fmt.Errorf("import lock: %w", err)
 		}

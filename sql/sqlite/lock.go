@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/tokenevents/tokenevents"
 )
 
 // fileLock is an exclusive lock on a file beside the database, held for an
@@ -17,12 +19,13 @@ type fileLock struct{ f *os.File }
 
 // acquireLock takes the lock at path, waiting (and saying so once) while
 // another process or store holds it.
-func acquireLock(ctx context.Context, path string, log *slog.Logger, waitMsg string) (*fileLock, error) {
+func acquireLock(ctx context.Context, path string, timeout time.Duration, log *slog.Logger, waitMsg string) (*fileLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	warned := false
+	start := time.Now()
 	for {
 		ok, err := tryLock(f)
 		if err != nil {
@@ -31,8 +34,11 @@ func acquireLock(ctx context.Context, path string, log *slog.Logger, waitMsg str
 		if ok {
 			return &fileLock{f}, nil
 		}
+		if timeout >= 0 && time.Since(start) >= timeout {
+			return nil, errors.Join(tokenevents.ErrLocked, f.Close())
+		}
 		if !warned {
-			log.Warn(waitMsg)
+			log.Warn(waitMsg, "lock_timeout", timeout.String())
 			warned = true
 		}
 		select {

@@ -38,7 +38,7 @@ func (d *DB) Accounts(ctx context.Context) ([]string, error) {
 // at its end.
 func (d *DB) StartReconcile(ctx context.Context, accounts []string, o tokenevents.ReconcileOptions) (int64, error) {
 	if d.reconcileLock == nil {
-		l, err := acquireLock(ctx, d.path+"-reconcile.lock", d.log, "another reconcile of this database is running; waiting for it")
+		l, err := acquireLock(ctx, d.path+"-reconcile.lock", d.lockTimeout, d.log, "another reconcile of this database is running; waiting for it")
 		if err != nil {
 			return 0, fmt.Errorf("reconcile lock: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/sql/postgres"
@@ -85,6 +86,10 @@ type Options struct {
 	// ApplicationName names PostgreSQL connections (tokenevents-import,
 	// tokenevents-reconcile) for a DBA's pg_stat_activity.
 	ApplicationName string
+	// LockTimeout bounds the wait for another run's lock; NoWait: do not
+	// wait. The zero Options wait as long as it takes.
+	LockTimeout time.Duration
+	NoWait      bool
 }
 
 // Open opens the target. The embedded default is announced once in the log,
@@ -97,12 +102,13 @@ func Open(ctx context.Context, t Target, o Options) (Store, error) {
 		if t.Default {
 			o.Logger.Info("no --db, DATABASE_URL or PGHOST: using the embedded database", "path", t.SQLitePath)
 		}
-		return sqlite.Open(ctx, t.SQLitePath, sqlite.Options{NoMigrate: o.NoMigrate, Logger: o.Logger})
+		return sqlite.Open(ctx, t.SQLitePath, sqlite.Options{NoMigrate: o.NoMigrate, Logger: o.Logger,
+			LockTimeout: o.LockTimeout, NoWait: o.NoWait})
 	}
 	retry := postgres.DefaultRetry
 	if o.Retries > 0 {
 		retry = retry.WithAttempts(o.Retries)
 	}
 	return postgres.Open(ctx, t.DSN, postgres.Options{NoMigrate: o.NoMigrate, Logger: o.Logger, MaxConns: o.MaxConns, Retry: retry,
-		ApplicationName: o.ApplicationName})
+		ApplicationName: o.ApplicationName, LockTimeout: o.LockTimeout, NoWait: o.NoWait})
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,13 +96,3 @@ func TestNoMigrateRefuses(t *testing.T) {
 	})
 }
 
-func TestHelpExitsZero(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, strings.NewReader(""), &out, &errb); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	if !strings.Contains(errb.String(), "usage: import") {
-		t.Errorf("no usage text: %s", errb.String())
-	}
-	_ = os.Stdout
-}

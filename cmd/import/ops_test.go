@@ -136,3 +136,21 @@ func TestLockTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestHelp: -h goes to stdout, grouped, with examples and the environment
+// variables read; exit 0.
+func TestHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, strings.NewReader(""), &out, &errb); code != 0 || errb.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	for _, want := range []string{"usage: import", "\nDatabase:\n", "\nRejected rows:\n", "--lock-timeout DURATION", "\nExamples:\n",
+		"\nEnvironment:\n", "DATABASE_URL", "PGHOST"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "\nOther:\n") {
+		t.Errorf("a flag is in no group:\n%s", out.String())
+	}
+}

@@ -29,15 +29,34 @@ const (
 	exitLocked     = cli.ExitLocked
 )
 
-const usageText = `usage: import [flags] FILE...   (- reads standard input)
+// help is -h: on stdout, flags grouped, with examples and environment.
+var help = cli.Help{
+	Usage: `usage: import [flags] FILE...            (- reads standard input)
+       import --customers [flags] FILE...
 
-Imports token events from CSV (.csv .tsv .txt, optionally .gz) or Parquet
-files into the database. Exit codes: 0 done, 1 failed (run again to finish),
-2 usage error (nothing written), 3 too many rejected rows, 4 another import
-holds the lock (--lock-timeout; nothing written).
-
-Flags:
-`
+Imports token events (or, with --customers, loyalty customers and their
+tokens) from CSV (.csv .tsv .txt, optionally .gz) or Parquet files into the
+database. Exit codes: 0 done, 1 failed (run again to finish), 2 usage or
+configuration error (nothing written), 3 too many rejected rows, 4 another
+import holds the lock (--lock-timeout; nothing written).`,
+	Groups: []cli.Group{
+		{Title: "Database", Flags: []string{"db", "no-migrate", "retries", "lock-timeout"}},
+		{Title: "What the rows mean", Flags: []string{"customers", "account", "event", "status", "created-at", "expires-after", "timezone",
+			"region", "map", "metadata"}},
+		{Title: "Reading files", Flags: []string{"format", "delimiter", "encoding", "max-record-bytes", "force"}},
+		{Title: "Rejected rows", Flags: []string{"rejects", "rejects-raw", "max-rejects"}},
+		{Title: "Output", Flags: []string{"json", "q", "quiet", "log-format", "log-level", "version"}},
+		{Title: "Tuning", Flags: []string{"workers", "writers", "batch-rows", "batch-bytes"}},
+	},
+	Examples: `  import --account P00000001 --event "declined at till" store-optouts.csv
+  import --db postgres://user@host/db --expires-after 8760h exports/*.csv.gz
+  zcat export.csv.gz | import --map email=E-post --json - > summary.json
+  import --customers --map customer_id="Member No" loyalty.csv`,
+	Environment: `  DATABASE_URL   the database when --db is not given
+  PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE
+                 PostgreSQL through libpq's variables when neither is given
+  (with none of them: the embedded file ./tokenevents.db)`,
+}
 
 // multiFlag collects a repeatable flag.
 type multiFlag []string
@@ -61,13 +80,10 @@ type config struct {
 	logLevel  slog.Level
 }
 
-func parseArgs(args []string, stderr io.Writer) (*config, error) {
+func parseArgs(args []string, stdout io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard) // errors are returned and printed once, by run
+	fs.Usage = func() {}     // -h is answered below; a bad flag is an error, not a page of help
 	c := &config{}
 	o := &c.opts
 	var maps, meta multiFlag
@@ -109,7 +125,11 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	rest := args
 	for {
 		if err := fs.Parse(rest); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				help.Print(stdout, fs)
+				return nil, err
+			}
+			return nil, tokenevents.UsageErrorf("%v (import -h lists the flags)", err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -186,7 +206,7 @@ func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
 
 // run is the whole program; main only wires the process to it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c, err := parseArgs(args, stderr)
+	c, err := parseArgs(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}

@@ -29,16 +29,50 @@ const (
 	exitLocked = cli.ExitLocked
 )
 
-const usageText = `usage: reconcile [flags]
+// help and lookupHelp are -h: on stdout, flags grouped, with examples and
+// the environment.
+var (
+	help = cli.Help{
+		Usage: `usage: reconcile [flags]
        reconcile lookup --account AID (--email X | --phone X | --token-type T --token-value V) [--as-of TIME]
 
 Recomputes aggregated token statuses (only the tokens that changed or fall
 due, unless --full), stores them in token_statuses and reports the changes.
-Exit codes: 0 done, 1 failed (run again), 2 usage error, 4 another reconcile
-of the accounts holds the lock (--lock-timeout; nothing written).
+Exit codes: 0 done, 1 failed (run again), 2 usage or configuration error,
+4 another reconcile of the accounts holds the lock (--lock-timeout; nothing
+written). "reconcile lookup -h" describes lookups.`,
+		Groups: []cli.Group{
+			{Title: "What to reconcile", Flags: []string{"account", "as-of", "timezone", "full", "dry-run"}},
+			{Title: "Output", Flags: []string{"report", "json", "q", "quiet", "log-format", "log-level", "version"}},
+			{Title: "Database", Flags: []string{"db", "no-migrate", "retries", "lock-timeout", "workers"}},
+		},
+		Examples: `  reconcile --report changes.csv
+  reconcile --account P00000001 --as-of 2024-07-01 --full --report - | head
+  reconcile --dry-run --json`,
+		Environment: environment,
+	}
+	lookupHelp = cli.Help{
+		Usage: `usage: reconcile lookup --account AID (--email X | --phone X | --token-type T --token-value V) [--as-of TIME]
 
-Flags:
-`
+Prints one token as the customer token events API answers it: its id, its
+customer when linked, the token, its aggregated status as of --as-of and its
+events. An e-mail or phone number is hashed on the way in and never printed.`,
+		Groups: []cli.Group{
+			{Title: "Which token", Flags: []string{"account", "email", "phone", "region", "token-type", "token-value"}},
+			{Title: "When", Flags: []string{"as-of", "timezone"}},
+			{Title: "Database", Flags: []string{"db", "no-migrate", "retries", "lock-timeout"}},
+			{Title: "Logs", Flags: []string{"log-format", "log-level"}},
+		},
+		Examples: `  reconcile lookup --account P00000001 --email kari@example.no
+  reconcile lookup --account P00000001 --token-type sha1:email --token-value c0d9e96a9e795819d4aeecdb7a04963d62273248`,
+		Environment: environment,
+	}
+)
+
+const environment = `  DATABASE_URL   the database when --db is not given
+  PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE
+                 PostgreSQL through libpq's variables when neither is given
+  (with none of them: the embedded file ./tokenevents.db)`
 
 type multiFlag []string
 
@@ -107,14 +141,24 @@ func (c *common) open(ctx context.Context, log *slog.Logger, conns int) (store.S
 		ApplicationName: "tokenevents-reconcile", LockTimeout: wait, NoWait: noWait})
 }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard) // errors are returned and printed once, by run
+	fs.Usage = func() {}     // -h is answered by parse; a bad flag is an error, not a page of help
 	return fs
+}
+
+// parse parses args, answering -h with h on stdout.
+func parse(fs *flag.FlagSet, h cli.Help, stdout io.Writer, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		h.Print(stdout, fs)
+		return err
+	case err != nil:
+		return tokenevents.UsageErrorf("%v (%s -h lists the flags)", err, fs.Name())
+	}
+	return nil
 }
 
 // run is the whole program; main only wires the process to it.
@@ -140,7 +184,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("reconcile", stderr)
+	fs := newFlagSet("reconcile")
 	var c common
 	c.register(fs)
 	var accounts multiFlag
@@ -162,11 +206,8 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.BoolVar(&o.DryRun, "dry-run", false, "compute and report, store nothing")
 	fs.IntVar(&o.Workers, "workers", 2, "key ranges recomputed at once")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on stdout")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return tokenevents.UsageErrorf("%v", err)
+	if err := parse(fs, help, stdout, args); err != nil {
+		return err
 	}
 	if showVersion {
 		fmt.Fprintln(stdout, version.String("reconcile"))
@@ -223,7 +264,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("reconcile lookup", stderr)
+	fs := newFlagSet("reconcile lookup")
 	var c common
 	c.register(fs)
 	var account, email, phone, tokenType, tokenValue, region string
@@ -233,11 +274,8 @@ func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&tokenType, "token-type", "", "token `TYPE`, with --token-value")
 	fs.StringVar(&tokenValue, "token-value", "", "token `VALUE`, with --token-type")
 	fs.StringVar(&region, "region", "NO", "default `REGION` for --phone")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return tokenevents.UsageErrorf("%v", err)
+	if err := parse(fs, lookupHelp, stdout, args); err != nil {
+		return err
 	}
 	if !tokenevents.ValidAccountID(account) {
 		return tokenevents.UsageErrorf("--account is required and must match ^[PT][0-9]{8}$")

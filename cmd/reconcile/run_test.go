@@ -190,3 +190,25 @@ func TestReconcileLockTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestHelp: -h of reconcile and of reconcile lookup go to stdout, each
+// describing its own command, with groups, examples and the environment.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{[]string{"-h"}, "usage: reconcile [flags]"}, {[]string{"lookup", "-h"}, "usage: reconcile lookup"}} {
+		code, stdout, stderr := runCmd(t, tc.args...)
+		if code != 0 || stderr != "" || !strings.HasPrefix(stdout, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q, stdout:\n%s", tc.args, code, stderr, stdout)
+		}
+		for _, want := range []string{"\nExamples:\n", "\nEnvironment:\n", "DATABASE_URL"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("%q: help lacks %q", tc.args, want)
+			}
+		}
+		if strings.Contains(stdout, "\nOther:\n") {
+			t.Errorf("%q: a flag is in no group:\n%s", tc.args, stdout)
+		}
+	}
+}

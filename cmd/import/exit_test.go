@@ -95,4 +95,3 @@ func TestNoMigrateRefuses(t *testing.T) {
 		}
 	})
 }
-

@@ -154,3 +154,43 @@ func TestHelp(t *testing.T) {
 		t.Errorf("a flag is in no group:\n%s", out.String())
 	}
 }
+
+// TestRunsHistory: import runs lists past imports, newest first, as text
+// or JSON, without SQL.
+func TestRunsHistory(t *testing.T) {
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		dir := t.TempDir()
+		good := writeFile(t, dir, "good.csv", []byte("email,created_at\nkari@example.no,2024-01-01\n"))
+		for range 2 {
+			if r := runImport(t, dsn, "", "--account", "P00000001", "--event", "e", "--force", good); r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+		}
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), []string{"runs", "--db", dsn, "--json", "--last", "1"}, nil, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		var runs []struct {
+			ID      int64 `json:"id"`
+			Outcome string
+			Summary struct {
+				RowsRead  int64 `json:"rows_read"`
+				EventsNew int64 `json:"events_new"`
+			}
+			Files []struct{ Name string }
+		}
+		if err := json.Unmarshal(out.Bytes(), &runs); err != nil || len(runs) != 1 || runs[0].ID != 2 || runs[0].Outcome != "done" ||
+			runs[0].Summary.RowsRead != 1 || len(runs[0].Files) != 1 {
+			t.Errorf("--json: %v %s", err, out.String())
+		}
+		out.Reset()
+		if code := run(context.Background(), []string{"runs", "--db", dsn}, nil, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 3 || !strings.Contains(lines[0], "rows read") || !strings.HasPrefix(strings.TrimSpace(lines[1]), "2 ") {
+			t.Errorf("text:\n%s", out.String())
+		}
+	})
+}

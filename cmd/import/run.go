@@ -33,6 +33,7 @@ const (
 var help = cli.Help{
 	Usage: `usage: import [flags] FILE...            (- reads standard input)
        import --customers [flags] FILE...
+       import runs [--last N] [--json]         (past imports)
 
 Imports token events (or, with --customers, loyalty customers and their
 tokens) from CSV (.csv .tsv .txt, optionally .gz) or Parquet files into the
@@ -206,6 +207,16 @@ func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
 
 // run is the whole program; main only wires the process to it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "runs" {
+		err := listRuns(ctx, args[1:], stdout)
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "import runs: %v\n", err)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitCode(err)
+	}
 	c, err := parseArgs(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK

@@ -35,6 +35,7 @@ var (
 	help = cli.Help{
 		Usage: `usage: reconcile [flags]
        reconcile lookup --account AID (--email X | --phone X | --token-type T --token-value V) [--as-of TIME]
+       reconcile runs [--last N] [--json]      (past reconciles)
 
 Recomputes aggregated token statuses (only the tokens that changed or fall
 due, unless --full), stores them in token_statuses and reports the changes.
@@ -92,12 +93,17 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.db, "db", "", "database: postgres://… `URL`, or sqlite:PATH / PATH.db for an embedded file (default $DATABASE_URL, else PostgreSQL if $PGHOST is set, else ./tokenevents.db)")
-	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
+	c.registerDB(fs)
 	fs.StringVar(&c.asOf, "as-of", "", "compute statuses as of `TIME` (default now)")
 	fs.StringVar(&c.timezone, "timezone", "UTC", "time `ZONE` for an --as-of without an offset")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`")
+}
+
+// registerDB registers the flags that choose and open the database.
+func (c *common) registerDB(fs *flag.FlagSet) {
+	fs.StringVar(&c.db, "db", "", "database: postgres://… `URL`, or sqlite:PATH / PATH.db for an embedded file (default $DATABASE_URL, else PostgreSQL if $PGHOST is set, else ./tokenevents.db)")
+	fs.BoolVar(&c.noMigrate, "no-migrate", false, "fail instead of migrating the schema")
 	fs.IntVar(&c.retries, "retries", postgres.DefaultRetry.Attempts, "tries of a database operation that fails transiently")
 	fs.StringVar(&c.lock, "lock-timeout", "", "wait at most `DURATION` for a reconcile of the same accounts to finish (0: do not wait; default: as long as it takes); past it, exit 4")
 }
@@ -166,6 +172,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var err error
 	if len(args) > 0 && args[0] == "lookup" {
 		err = runLookup(ctx, args[1:], stdout, stderr)
+	} else if len(args) > 0 && args[0] == "runs" {
+		err = listRuns(ctx, args[1:], stdout)
 	} else {
 		err = runReconcile(ctx, args, stdout, stderr)
 	}

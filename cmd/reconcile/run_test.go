@@ -212,3 +212,30 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestRunsHistory: reconcile runs lists past reconciles, newest first.
+func TestRunsHistory(t *testing.T) {
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		seed(t, dsn)
+		if code, _, stderr := runCmd(t, "--db", dsn, "--as-of", "2024-06-01", "--full"); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		code, stdout, stderr := runCmd(t, "runs", "--db", dsn, "--json")
+		var runs []struct {
+			ID          int64            `json:"id"`
+			Full        bool             `json:"full"`
+			Changed     int64            `json:"changed"`
+			Transitions map[string]int64 `json:"transitions"`
+			Outcome     string           `json:"outcome"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &runs); code != 0 || err != nil || len(runs) != 2 || !runs[0].Full ||
+			runs[0].Outcome != "done" || runs[0].Transitions["UNKNOWN→OPT_OUT"] != 1 {
+			t.Errorf("exit %d, %v: %s %s", code, err, stdout, stderr)
+		}
+		code, stdout, _ = runCmd(t, "runs", "--db", dsn, "--last", "1")
+		if lines := strings.Split(strings.TrimSpace(stdout), "\n"); code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "full") {
+			t.Errorf("text: exit %d\n%s", code, stdout)
+		}
+	})
+}

@@ -19,6 +19,7 @@ import (
 type Store interface {
 	tokenevents.ImportStore
 	tokenevents.ReconcileStore
+	tokenevents.RunHistory
 	io.Closer
 }
 

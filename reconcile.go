@@ -101,6 +101,20 @@ func KeyRange(i, n int) (lo, hi string) {
 	return bound(i), bound(i + 1)
 }
 
+// PreferFull reports whether an incremental reconcile that found
+// candidates tokens to recompute should take the full plan instead: when
+// they are most of the account (tokensUpTo counts the account's tokens up
+// to 2*candidates+1, which is all it needs to know), reading every token
+// in order costs less than visiting most of them one by one, and the full
+// plan gives the same statuses.
+func PreferFull(candidates, tokensUpTo int64) bool {
+	return candidates > 0 && candidates*2 > tokensUpTo
+}
+
+// PreferFullProbe is how many of an account's tokens PreferFull needs
+// counted for candidates.
+func PreferFullProbe(candidates int64) int64 { return 2*candidates + 1 }
+
 // HexNibble is the value of a lower-case hex digit (0 for anything else).
 func HexNibble(c byte) byte {
 	switch {

@@ -8,3 +8,14 @@ func TestAppendUUID(t *testing.T) {
 		t.Errorf("AppendUUID = %s", got)
 	}
 }
+
+func TestPreferFull(t *testing.T) {
+	for _, tc := range []struct {
+		candidates, tokens int64
+		want               bool
+	}{{0, 0, false}, {0, 10, false}, {1, 1, true}, {5, 10, false}, {6, 10, true}, {3, PreferFullProbe(3), false}} {
+		if got := PreferFull(tc.candidates, tc.tokens); got != tc.want {
+			t.Errorf("PreferFull(%d, %d) = %v", tc.candidates, tc.tokens, got)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/internal/testdb"
 	"github.com/tokenevents/tokenevents/internal/teststore"
+	"github.com/tokenevents/tokenevents/pipeline"
 )
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {
@@ -236,6 +237,41 @@ func TestRunsHistory(t *testing.T) {
 		code, stdout, _ = runCmd(t, "runs", "--db", dsn, "--last", "1")
 		if lines := strings.Split(strings.TrimSpace(stdout), "\n"); code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "full") {
 			t.Errorf("text: exit %d\n%s", code, stdout)
+		}
+	})
+}
+
+// TestIncrementalFallsBackToFull: when most of an account's tokens changed
+// since the last reconcile, the incremental run takes the full plan (it is
+// never slower than --full) and stores what --full would.
+func TestIncrementalFallsBackToFull(t *testing.T) {
+	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
+		dsn := be.New(t)
+		seed(t, dsn)
+		if code, _, stderr := runCmd(t, "--db", dsn, "--as-of", "2024-06-01"); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		db := testdb.Open(t, dsn)
+		// Both tokens with events change (2 of the account's 3 tokens).
+		in := filepath.Join(t.TempDir(), "paused.csv")
+		if err := os.WriteFile(in, []byte("token_type,token_value,event,created_at,status\n"+
+			"sha1:phone_number,c0d9e96a9e795819d4aeecdb7a04963d62273248,till,2024-04-01,PAUSED\n"+
+			"sha1:phone_number,15889e7ff1a3f6e2cd529123025dc7eb19f2b026,till,2024-04-02,PAUSED\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if sum, err := teststore.Import(t, teststore.Open(t, dsn), pipeline.Options{Account: "P00000001"}, in); err != nil || sum.EventsNew != 2 {
+			t.Fatalf("import: %+v %v", sum, err)
+		}
+		code, _, stderr := runCmd(t, "--db", dsn, "--as-of", "2024-06-01", "--log-level", "info")
+		if code != 0 || !strings.Contains(stderr, "most tokens changed since the last reconcile") {
+			t.Errorf("exit %d, no fallback:\n%s", code, stderr)
+		}
+		if got := testdb.DumpStatuses(t, db); !strings.Contains(strings.Join(got, "\n"), "|PAUSED|event|") {
+			t.Errorf("statuses after the fallback: %v", got)
+		}
+		if code, stdout, _ := runCmd(t, "--db", dsn, "--as-of", "2024-06-01", "--full", "--report", "-"); code != 0 ||
+			len(strings.Split(strings.TrimSpace(stdout), "\n")) != 1 {
+			t.Errorf("--full after the fallback still found changes:\n%s", stdout)
 		}
 	})
 }

@@ -115,7 +115,17 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 			if n == 0 {
 				return total, d.advance(ctx, runID, account, mark, o)
 			}
-			return d.reconcileRanges(ctx, runID, account, o, false, rangesFor(n, workRangeRows), mark)
+			var tokens int64
+			if err := d.db.GetContext(ctx, &tokens, `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE account_id = $1 LIMIT $2) t`,
+				account, tokenevents.PreferFullProbe(n)); err != nil {
+				return total, fmt.Errorf("reconcile %s: %w", account, err)
+			}
+			if !tokenevents.PreferFull(n, tokens) {
+				return d.reconcileRanges(ctx, runID, account, o, false, rangesFor(n, workRangeRows), mark)
+			}
+			d.log.Info("most tokens changed since the last reconcile; recomputing every token (the same statuses, faster)",
+				"account_id", account, "changed", n)
+			full = true
 		}
 	}
 	// Count the account's tokens only as far as it matters for the split.

@@ -108,12 +108,21 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 			if err != nil {
 				return total, fmt.Errorf("reconcile %s: candidates: %w", account, err)
 			}
-			if n > 0 {
-				if err := d.reconcileRanges(ctx, runID, account, o, false, tokenevents.RangesFor(n, rangeRows, maxRanges), &total); err != nil {
-					return total, err
-				}
+			var tokens int64
+			if err := d.db.GetContext(ctx, &tokens, `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE account_id = ? LIMIT ?)`,
+				account, tokenevents.PreferFullProbe(n)); err != nil {
+				return total, fmt.Errorf("reconcile %s: %w", account, err)
 			}
-			return total, d.advance(ctx, runID, account, mark, o)
+			if !tokenevents.PreferFull(n, tokens) {
+				if n > 0 {
+					if err := d.reconcileRanges(ctx, runID, account, o, false, tokenevents.RangesFor(n, rangeRows, maxRanges), &total); err != nil {
+						return total, err
+					}
+				}
+				return total, d.advance(ctx, runID, account, mark, o)
+			}
+			d.log.Info("most tokens changed since the last reconcile; recomputing every token (the same statuses, faster)",
+				"account_id", account, "changed", n)
 		}
 	}
 	var n int64

@@ -78,6 +78,10 @@ type ReconcileStore interface {
 	// FinishReconcile records the outcome, removes a dry run's traces and
 	// releases the locks.
 	FinishReconcile(ctx context.Context, runID int64, outcome string, c ReconcileCounts, o ReconcileOptions) error
+	// Snapshot calls fn with every token's current status in the diff
+	// report's columns (previous_status empty, as_of when it was
+	// computed for), in key order; account and status "" mean all.
+	Snapshot(ctx context.Context, account, status string, fn func(Change) error) error
 	// LookupToken returns a token, or nil when it has never been stored.
 	LookupToken(ctx context.Context, account, tokenType, tokenValue string) (*TokenRecord, error)
 }

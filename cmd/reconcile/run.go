@@ -36,6 +36,8 @@ var (
 		Usage: `usage: reconcile [flags]
        reconcile lookup --account AID (--email X | --phone X | --token-type T --token-value V) [--as-of TIME]
        reconcile runs [--last N] [--json]      (past reconciles)
+       reconcile export --report PATH          (every token's current status)
+       reconcile --run N --report PATH         (the diff report of a past run again)
 
 Recomputes aggregated token statuses (only the tokens that changed or fall
 due, unless --full), stores them in token_statuses and reports the changes.
@@ -43,7 +45,7 @@ Exit codes: 0 done, 1 failed (run again), 2 usage or configuration error,
 4 another reconcile of the accounts holds the lock (--lock-timeout; nothing
 written). "reconcile lookup -h" describes lookups.`,
 		Groups: []cli.Group{
-			{Title: "What to reconcile", Flags: []string{"account", "as-of", "timezone", "full", "dry-run"}},
+			{Title: "What to reconcile", Flags: []string{"account", "as-of", "timezone", "full", "dry-run", "run"}},
 			{Title: "Output", Flags: []string{"report", "json", "q", "quiet", "log-format", "log-level", "version"}},
 			{Title: "Database", Flags: []string{"db", "no-migrate", "retries", "lock-timeout", "workers"}},
 		},
@@ -174,6 +176,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runLookup(ctx, args[1:], stdout, stderr)
 	} else if len(args) > 0 && args[0] == "runs" {
 		err = listRuns(ctx, args[1:], stdout)
+	} else if len(args) > 0 && args[0] == "export" {
+		err = runExport(ctx, args[1:], stdout, stderr)
 	} else {
 		err = runReconcile(ctx, args, stdout, stderr)
 	}
@@ -213,6 +217,8 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&o.Report, "report", "", "diff report `PATH` (.csv, .jsonl, .parquet; - for CSV on stdout)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "compute and report, store nothing")
 	fs.IntVar(&o.Workers, "workers", 2, "key ranges recomputed at once")
+	var pastRun int64
+	fs.Int64Var(&pastRun, "run", 0, "write the diff report of past run `N` to --report again, and reconcile nothing")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on stdout")
 	if err := parse(fs, help, stdout, args); err != nil {
 		return err
@@ -231,6 +237,9 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if asJSON && o.Report == "-" {
 		return tokenevents.UsageErrorf("--json and --report - both write to stdout; choose one")
+	}
+	if pastRun != 0 {
+		return reportPastRun(ctx, &c, pastRun, o.Report, stdout)
 	}
 	if o.AsOf, err = c.parseAsOf(); err != nil {
 		return err
@@ -341,4 +350,35 @@ func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(resp)
+}
+
+// reportPastRun is --run N: the diff report of a past run, written again.
+func reportPastRun(ctx context.Context, c *common, runID int64, report string, stdout io.Writer) error {
+	if report == "" {
+		return tokenevents.UsageErrorf("--run needs --report PATH")
+	}
+	w, err := reconcile.NewReportWriter(report, stdout)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(ctx, nil, 1)
+	if err != nil {
+		return errors.Join(err, w.Abort())
+	}
+	defer s.Close()
+	runs, err := s.ReconcileRuns(ctx, 1<<20)
+	if err != nil {
+		return errors.Join(err, w.Abort())
+	}
+	found := false
+	for _, r := range runs {
+		found = found || r.ID == runID
+	}
+	if !found {
+		return errors.Join(tokenevents.UsageErrorf("--run %d: no such reconcile run (reconcile runs lists them)", runID), w.Abort())
+	}
+	if err := s.Report(ctx, runID, w.Write); err != nil {
+		return errors.Join(err, w.Abort())
+	}
+	return w.Close()
 }

@@ -345,6 +345,20 @@ func (d *DB) Report(ctx context.Context, runID int64, fn func(tokenevents.Change
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
+	return scanChanges(rows, fn)
+}
+
+// Snapshot calls fn with every token's current status, in key order.
+func (d *DB) Snapshot(ctx context.Context, account, status string, fn func(tokenevents.Change) error) error {
+	rows, err := d.db.QueryContext(ctx, query("reconcile_snapshot"), account, status)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return scanChanges(rows, fn)
+}
+
+// scanChanges streams rows in the diff report's columns to fn.
+func scanChanges(rows *sql.Rows, fn func(tokenevents.Change) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		var c tokenevents.Change

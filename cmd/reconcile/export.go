@@ -9,6 +9,7 @@ import (
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/internal/cli"
 	"github.com/tokenevents/tokenevents/reconcile"
+	"github.com/tokenevents/tokenevents/sql/store"
 )
 
 var exportHelp = cli.Help{
@@ -51,6 +52,32 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if status != "" && !tokenevents.ValidStatus(status) {
 		return tokenevents.UsageErrorf("--status %q: must match ^[A-Z][A-Z0-9_]*$", status)
 	}
+	if len(accounts) == 0 {
+		accounts = multiFlag{""}
+	}
+	var n int64
+	err := writeReport(ctx, &c, report, stdout, func(s store.Store, w reconcile.ReportWriter) error {
+		count := func(ch tokenevents.Change) error { n++; return w.Write(ch) }
+		for _, a := range accounts {
+			if err := s.Snapshot(ctx, a, status, count); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if report != "-" {
+		fmt.Fprintf(stderr, "reconcile export: %d tokens written to %s\n", n, report)
+	}
+	return nil
+}
+
+// writeReport opens the report and the store, has fill write the rows, and
+// completes the report, or removes it when anything failed.
+func writeReport(ctx context.Context, c *common, report string, stdout io.Writer,
+	fill func(store.Store, reconcile.ReportWriter) error) error {
 	w, err := reconcile.NewReportWriter(report, stdout)
 	if err != nil {
 		return err
@@ -60,21 +87,8 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.Join(err, w.Abort())
 	}
 	defer s.Close()
-	if len(accounts) == 0 {
-		accounts = multiFlag{""}
+	if err := fill(s, w); err != nil {
+		return errors.Join(err, w.Abort())
 	}
-	var n int64
-	count := func(ch tokenevents.Change) error { n++; return w.Write(ch) }
-	for _, a := range accounts {
-		if err := s.Snapshot(ctx, a, status, count); err != nil {
-			return errors.Join(err, w.Abort())
-		}
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if report != "-" {
-		fmt.Fprintf(stderr, "reconcile export: %d tokens written to %s\n", n, report)
-	}
-	return nil
+	return w.Close()
 }

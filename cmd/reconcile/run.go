@@ -357,28 +357,18 @@ func reportPastRun(ctx context.Context, c *common, runID int64, report string, s
 	if report == "" {
 		return tokenevents.UsageErrorf("--run needs --report PATH")
 	}
-	w, err := reconcile.NewReportWriter(report, stdout)
-	if err != nil {
-		return err
-	}
-	s, err := c.open(ctx, nil, 1)
-	if err != nil {
-		return errors.Join(err, w.Abort())
-	}
-	defer s.Close()
-	runs, err := s.ReconcileRuns(ctx, 1<<20)
-	if err != nil {
-		return errors.Join(err, w.Abort())
-	}
-	found := false
-	for _, r := range runs {
-		found = found || r.ID == runID
-	}
-	if !found {
-		return errors.Join(tokenevents.UsageErrorf("--run %d: no such reconcile run (reconcile runs lists them)", runID), w.Abort())
-	}
-	if err := s.Report(ctx, runID, w.Write); err != nil {
-		return errors.Join(err, w.Abort())
-	}
-	return w.Close()
+	return writeReport(ctx, c, report, stdout, func(s store.Store, w reconcile.ReportWriter) error {
+		runs, err := s.ReconcileRuns(ctx, 1<<20)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, r := range runs {
+			found = found || r.ID == runID
+		}
+		if !found {
+			return tokenevents.UsageErrorf("--run %d: no such reconcile run (reconcile runs lists them)", runID)
+		}
+		return s.Report(ctx, runID, w.Write)
+	})
 }

@@ -66,10 +66,9 @@ func (f field) String() string {
 
 // columns maps fields and metadata keys to column indexes (-1 = absent).
 type columns struct {
-	idx      [numFields]int
-	meta     []metaColumn
-	headers  []string // as written in the file, trimmed
-	distinct int      // number of header columns
+	idx     [numFields]int
+	meta    []metaColumn
+	headers []string // as written in the file, trimmed
 }
 
 type metaColumn struct {
@@ -88,7 +87,7 @@ func normHeader(h string) string { return strings.ToLower(hashing.Trim(h)) }
 // columns that would both fill one field (a name and an alias, say,
 // unless --map picks one), are usage errors.
 func mapColumns(header []string, o *Options) (*columns, error) {
-	c := &columns{headers: make([]string, len(header)), distinct: len(header)}
+	c := &columns{headers: make([]string, len(header))}
 	pos := make(map[string]int, len(header))
 	for i, h := range header {
 		c.headers[i] = hashing.Trim(h)

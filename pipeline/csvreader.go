@@ -341,16 +341,4 @@ func countLF(b []byte) (n, last int) {
 	}
 }
 
-// drain reads the rest of the input and reports how many bytes and line
-// feeds it held, for the summary of a file whose reading stopped early.
-func (r *csvReader) drain() (bytesLeft, lines int64) {
-	for r.fill() {
-		nl, last := countLF(r.buf[r.pos:r.end])
-		lines += int64(nl)
-		bytesLeft += int64(r.end - r.pos)
-		r.consume(r.end-r.pos, nl, last)
-	}
-	return bytesLeft, lines
-}
-
 var errNoHeader = errors.New("empty file, a header row is required")

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tokenevents/tokenevents"
@@ -33,7 +34,7 @@ func (t *transformer) transformCustomer(res *chunkResult, rec *Record) {
 	}
 	if i := t.cols.idx[fStatus]; i >= 0 {
 		cu.StatusSet = true
-		cu.Status = t.cell(rec, fStatus)
+		cu.Status = t.intern(t.cell(rec, fStatus))
 		if cu.Status != "" && (len(cu.Status) > tokenevents.MaxStatusBytes || !tokenevents.ValidStatus(cu.Status)) {
 			c.fail(fStatus, fmt.Sprintf("status must match ^[A-Z][A-Z0-9_]*$ and be at most %d bytes", tokenevents.MaxStatusBytes), cu.Status)
 		}
@@ -57,20 +58,21 @@ func (t *transformer) transformCustomer(res *chunkResult, rec *Record) {
 		return
 	}
 	res.fieldsRejected += int64(badIDs)
-	cu.CustomerID = id
+	// A copy, not a slice of the record (ids are mostly unique: not interned).
+	cu.CustomerID = strings.Clone(id)
 	if len(t.cols.meta) > 0 {
 		cu.Metadata, cu.MetadataSet = meta, true
 	}
 	cu.Partition = partitionOf(hashing.SHA1Hex(cu.AccountID + "/" + id))
 	res.customers = append(res.customers, cu)
-	t.link(res, rec, cu.AccountID, id, cu.UpdatedAt, toks[:n], true)
+	t.link(res, rec, cu.AccountID, cu.CustomerID, cu.UpdatedAt, toks[:n], true)
 }
 
-// link links tokens to a customer; withCustomer: the row's customer is
-// already staged (a customers file), else it is staged here with nothing
-// set, to be created if new (an events file's customer_id).
+// link links tokens to a customer (customerID a string of its own, not a
+// slice of the record); withCustomer: the row's customer is already staged
+// (a customers file), else it is staged here with nothing set, to be
+// created if new (an events file's customer_id).
 func (t *transformer) link(res *chunkResult, rec *Record, account, customerID string, at time.Time, toks []token, withCustomer bool) {
-	customerID = t.intern(customerID)
 	if !withCustomer {
 		res.customers = append(res.customers, tokenevents.StagedCustomer{AccountID: account, CustomerID: customerID,
 			UpdatedAt: at, Partition: partitionOf(hashing.SHA1Hex(account + "/" + customerID)), Row: rec.Row, Seq: rec.Row})

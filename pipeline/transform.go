@@ -220,7 +220,7 @@ func (t *transformer) transform(res *chunkResult, rec *Record) {
 		// An events file's customer_id links the row's tokens to that
 		// customer, as a customers row without status would.
 		if t.customerID(&c, id) {
-			t.link(res, rec, ev.AccountID, id, t.opts.RunStart, toks[:n], false)
+			t.link(res, rec, ev.AccountID, t.intern(id), t.opts.RunStart, toks[:n], false)
 		} else {
 			res.fieldsRejected++
 		}

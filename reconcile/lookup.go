@@ -64,7 +64,7 @@ func Lookup(ctx context.Context, store tokenevents.ReconcileStore, account, toke
 		Token: &LookupToken{Type: rec.TokenType, Value: rec.TokenValue, ID: rec.ID, CreatedAt: rec.CreatedAt.UTC()}}
 	if c := rec.Customer; c != nil {
 		r.Customer = &LookupCustomer{Type: "customer", CustomerID: c.ID, Status: c.Status, Metadata: json.RawMessage(c.Metadata),
-			CreatedAt: optionalInstant(c.CreatedAt), UpdatedAt: optionalInstant(c.UpdatedAt), DeletedAt: optionalInstant(c.DeletedAt)}
+			CreatedAt: optionalTime(known(c.CreatedAt)), UpdatedAt: optionalTime(known(c.UpdatedAt)), DeletedAt: optionalTime(known(c.DeletedAt))}
 		if len(c.Metadata) == 0 {
 			r.Customer.Metadata = json.RawMessage(`{}`)
 		}
@@ -82,12 +82,10 @@ func Lookup(ctx context.Context, store tokenevents.ReconcileStore, account, toke
 	return r, nil
 }
 
-func optionalInstant(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
+// known is t, absent when it is the zero time (a customer's times that
+// are not set).
+func known(t time.Time) tokenevents.NullTime {
+	return tokenevents.NullTime{Time: t, Valid: !t.IsZero()}
 }
 
 func randomUUID() string {

@@ -71,16 +71,8 @@ func listRuns(ctx context.Context, args []string, stdout io.Writer) error {
 		var sum pipeline.Summary
 		_ = json.Unmarshal(r.Summary, &sum) // null while running: zeros
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.ID, r.StartedAt.UTC().Format(time.RFC3339),
-			duration(r.StartedAt, r.FinishedAt), r.Outcome, sum.Files, sum.RowsRead, sum.RowsRejected, sum.EventsNew,
+			cli.Seconds(r.StartedAt, r.FinishedAt), r.Outcome, sum.Files, sum.RowsRead, sum.RowsRejected, sum.EventsNew,
 			sum.EventsUpdated, sum.EventsUnchanged)
 	}
 	return w.Flush()
-}
-
-// duration is a run's length in seconds, or "-" while it runs.
-func duration(start time.Time, end *time.Time) string {
-	if end == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f", end.Sub(start).Seconds())
 }

@@ -60,11 +60,7 @@ func listRuns(ctx context.Context, args []string, stdout io.Writer) error {
 		if r.Full {
 			kind = "full"
 		}
-		secs := "-"
-		if r.FinishedAt != nil {
-			secs = fmt.Sprintf("%.1f", r.FinishedAt.Sub(r.StartedAt).Seconds())
-		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.StartedAt.UTC().Format(time.RFC3339), secs, r.Outcome,
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.StartedAt.UTC().Format(time.RFC3339), cli.Seconds(r.StartedAt, r.FinishedAt), r.Outcome,
 			r.AsOf.UTC().Format(time.RFC3339), kind, strings.Join(r.Accounts, ","), r.Examined, r.Changed, transitions(r.Transitions))
 	}
 	return w.Flush()

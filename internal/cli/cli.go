@@ -113,3 +113,11 @@ func (h Help) Print(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\nEnvironment:\n%s\n", strings.TrimRight(h.Environment, "\n"))
 	}
 }
+
+// Seconds is a run's length for a listing, or "-" while it runs.
+func Seconds(start time.Time, end *time.Time) string {
+	if end == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", end.Sub(start).Seconds())
+}

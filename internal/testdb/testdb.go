@@ -112,10 +112,12 @@ func New(t testing.TB) string {
 }
 
 // Open opens a plain connection to target for assertions. Queries written
-// with $1-style parameters run on both backends.
+// with $1-style parameters run on both backends, and name internal tables
+// without a schema: on PostgreSQL the connection's search_path includes
+// tokenevents_internal.
 func Open(t testing.TB, target string) *sql.DB {
 	t.Helper()
-	driver, dsn := "postgres", target
+	driver, dsn := "postgres", withInternalSchema(target)
 	if IsSQLite(target) {
 		driver, dsn = "sqlite", sqlite.DSN(strings.TrimPrefix(target, "sqlite:"))
 	}
@@ -125,6 +127,19 @@ func Open(t testing.TB, target string) *sql.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// withInternalSchema adds tokenevents_internal to a PostgreSQL URL's
+// search_path (lib/pq sends unknown parameters as run-time settings).
+func withInternalSchema(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return dsn
+	}
+	q := u.Query()
+	q.Set("search_path", "public,tokenevents_internal")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Dump returns every row of token_events as text lines in one form for

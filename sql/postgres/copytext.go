@@ -156,9 +156,9 @@ func encodeCopyRows(buf []byte, b *tokenevents.Batch) []byte {
 }
 
 const (
-	copyStageCustomers = `COPY import_stage_customers (source_id, partition, seq, account_id, customer_id, status,
+	copyStageCustomers = `COPY tokenevents_internal.import_stage_customers (source_id, partition, seq, account_id, customer_id, status,
 		status_set, deleted_us, deleted_set, metadata, updated_us) FROM STDIN`
-	copyStageLinks = `COPY import_stage_links (source_id, partition, seq, token_id, account_id, token_type,
+	copyStageLinks = `COPY tokenevents_internal.import_stage_links (source_id, partition, seq, token_id, account_id, token_type,
 		token_value, customer_id, updated_us) FROM STDIN`
 )
 

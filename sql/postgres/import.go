@@ -16,7 +16,7 @@ import (
 
 var _ tokenevents.ImportStore = (*DB)(nil)
 
-const copyStage = `COPY import_stage (source_id, partition, seq, token_id, account_id, token_type, token_value, event,
+const copyStage = `COPY tokenevents_internal.import_stage (source_id, partition, seq, token_id, account_id, token_type, token_value, event,
 	created_us, status, expires_us, metadata) FROM STDIN`
 
 // StartImport takes the import lock (waiting for a running import to end)
@@ -82,7 +82,7 @@ func (d *DB) openSourceOnce(ctx context.Context, runID int64, sourceKey string, 
 	for i := range st.StagedUpto {
 		st.StagedUpto[i] = -1
 	}
-	err := d.db.QueryRowxContext(ctx, `INSERT INTO import_sources (source_key, run_id) VALUES ($1, $2)
+	err := d.db.QueryRowxContext(ctx, `INSERT INTO tokenevents_internal.import_sources (source_key, run_id) VALUES ($1, $2)
 		ON CONFLICT (source_key) DO UPDATE SET run_id = EXCLUDED.run_id RETURNING id, merging`,
 		sourceKey, runID).Scan(&st.ID, &st.Merging)
 	if err != nil {
@@ -95,11 +95,11 @@ func (d *DB) openSourceOnce(ctx context.Context, runID int64, sourceKey string, 
 	lost := tokenevents.StageLost(rows)
 	if lost {
 		d.log.Warn("staged rows of an interrupted import were lost (server restart?); staging the file again", "source_id", st.ID)
-		_, err := d.db.ExecContext(ctx, `WITH l AS (DELETE FROM import_ledger WHERE source_id = $1),
-			s AS (DELETE FROM import_stage WHERE source_id = $1),
-			c AS (DELETE FROM import_stage_customers WHERE source_id = $1),
-			k AS (DELETE FROM import_stage_links WHERE source_id = $1)
-			UPDATE import_sources SET merging = false WHERE id = $1`, st.ID)
+		_, err := d.db.ExecContext(ctx, `WITH l AS (DELETE FROM tokenevents_internal.import_ledger WHERE source_id = $1),
+			s AS (DELETE FROM tokenevents_internal.import_stage WHERE source_id = $1),
+			c AS (DELETE FROM tokenevents_internal.import_stage_customers WHERE source_id = $1),
+			k AS (DELETE FROM tokenevents_internal.import_stage_links WHERE source_id = $1)
+			UPDATE tokenevents_internal.import_sources SET merging = false WHERE id = $1`, st.ID)
 		st.Merging = false
 		return st, err
 	}
@@ -160,7 +160,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &
 // StagingDone marks the source's staging complete.
 func (d *DB) StagingDone(ctx context.Context, sourceID int64) error {
 	err := d.retry.Do(ctx, d.log, "staging done", func() error {
-		_, err := d.db.ExecContext(ctx, `UPDATE import_sources SET merging = true WHERE id = $1`, sourceID)
+		_, err := d.db.ExecContext(ctx, `UPDATE tokenevents_internal.import_sources SET merging = true WHERE id = $1`, sourceID)
 		return err
 	})
 	if err != nil {
@@ -194,13 +194,13 @@ func finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tok
 		return nil
 	}
 	if discard {
-		for _, stage := range []string{"import_stage", "import_stage_customers", "import_stage_links"} {
+		for _, stage := range []string{"tokenevents_internal.import_stage", "tokenevents_internal.import_stage_customers", "tokenevents_internal.import_stage_links"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+stage+` WHERE source_id = $1`, sourceID); err != nil {
 				return err
 			}
 		}
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM import_sources WHERE id = $1`, sourceID)
+	_, err := tx.ExecContext(ctx, `DELETE FROM tokenevents_internal.import_sources WHERE id = $1`, sourceID)
 	return err
 }
 

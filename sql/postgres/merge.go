@@ -67,10 +67,10 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		// Only one import runs at a time (the import lock), so whatever
 		// else the partition holds belongs to abandoned sources, whose
 		// ledgers will notice. The name is built from our partition number.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE import_stage_p%02d`, partition)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_p%02d`, partition)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE import_ledger SET merged = true, staged_events = 0, staged_links = 0,
+		_, err = tx.ExecContext(ctx, `UPDATE tokenevents_internal.import_ledger SET merged = true, staged_events = 0, staged_links = 0,
 			staged_customers = 0 WHERE source_id = $1 AND partition = $2`, sourceID, partition)
 		return err
 	})
@@ -113,7 +113,7 @@ func mergeLinksAndCustomers(ctx context.Context, tx *sqlx.Tx, partition int, sou
 		Links     int64 `db:"staged_links"`
 		Customers int64 `db:"staged_customers"`
 	}
-	if err := tx.GetContext(ctx, &staged, `SELECT staged_links, staged_customers FROM import_ledger
+	if err := tx.GetContext(ctx, &staged, `SELECT staged_links, staged_customers FROM tokenevents_internal.import_ledger
 		WHERE source_id = $1 AND partition = $2`, sourceID, partition); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return lk, cu, err
 	}
@@ -140,7 +140,7 @@ func mergeLinksAndCustomers(ctx context.Context, tx *sqlx.Tx, partition int, sou
 	for _, stage := range []struct {
 		table  string
 		staged int64
-	}{{"import_stage_links", lk.Staged}, {"import_stage_customers", cu.Staged}} {
+	}{{"tokenevents_internal.import_stage_links", lk.Staged}, {"tokenevents_internal.import_stage_customers", cu.Staged}} {
 		if stage.staged > 0 { // table names from this list and our partition number only
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE %s_p%02d`, stage.table, partition)); err != nil {
 				return lk, cu, err

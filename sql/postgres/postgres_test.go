@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -391,7 +392,7 @@ func TestStageMigrationKeepsStagedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	got := queryRows(t, db, `SELECT created_us, expires_us FROM import_stage ORDER BY seq`)
+	got := queryRows(t, db, `SELECT created_us, expires_us FROM tokenevents_internal.import_stage ORDER BY seq`)
 	want := []string{"[-1500000 1893456000123456]", "[1709287200000000 <nil>]"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("staged rows after the migration: %q, want %q", got, want)
@@ -417,5 +418,33 @@ func TestApplicationName(t *testing.T) {
 	}
 	if got := withApplicationName("host=h dbname=x", "a"); got != "host=h dbname=x application_name=a" {
 		t.Errorf("key=value form: %q", got)
+	}
+}
+
+// TestInternalSchema: \dt in public lists what data teams query; staging,
+// ledgers and work tables are in tokenevents_internal, and a run uses them
+// there.
+func TestInternalSchema(t *testing.T) {
+	dsn := testdb.New(t)
+	openStore(t, dsn, Options{})
+	db := testdb.Open(t, dsn)
+	tables := func(schema string) []string {
+		var out []string
+		for _, r := range queryRows(t, db, `SELECT table_name FROM information_schema.tables WHERE table_schema = '`+schema+`' ORDER BY table_name`) {
+			out = append(out, strings.Trim(r, "[]"))
+		}
+		return out
+	}
+	wantPublic := []string{"customers", "import_files", "import_runs", "reconcile_changes", "reconcile_runs",
+		"schema_migrations", "token_events", "token_statuses", "tokens"}
+	if got := tables("public"); fmt.Sprint(got) != fmt.Sprint(wantPublic) {
+		t.Errorf("public holds %q, want %q", got, wantPublic)
+	}
+	internal := tables("tokenevents_internal")
+	for _, name := range []string{"import_ledger", "import_sources", "import_stage", "import_stage_p00", "import_stage_p63",
+		"import_stage_customers_p17", "import_stage_links_p42", "reconcile_watermarks", "reconcile_work"} {
+		if !slices.Contains(internal, name) {
+			t.Errorf("tokenevents_internal has no %s", name)
+		}
 	}
 }

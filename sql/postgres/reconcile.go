@@ -89,7 +89,7 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 			Xmin int64     `db:"xmin"`
 			AsOf time.Time `db:"as_of"`
 		}
-		err := d.db.GetContext(ctx, &prev, `SELECT seen_xmin AS xmin, as_of FROM reconcile_watermarks WHERE account_id = $1`, account)
+		err := d.db.GetContext(ctx, &prev, `SELECT seen_xmin AS xmin, as_of FROM tokenevents_internal.reconcile_watermarks WHERE account_id = $1`, account)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			full = true // never reconciled: everything is new
@@ -159,8 +159,9 @@ const (
 func rangesFor(tokens, perRange int64) int { return tokenevents.RangesFor(tokens, perRange, maxRanges) }
 
 func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions,
-	full bool, ranges int, mark int64) (tokenevents.ReconcileCounts, error) {
-	var total tokenevents.ReconcileCounts
+	full bool, ranges int, mark int64) (total tokenevents.ReconcileCounts, err error) {
+	meter := tokenevents.BeginReconcile(o.Progress, account, ranges)
+	defer func() { tokenevents.EndPhase(o.Progress, meter, err == nil) }()
 	results := make([]tokenevents.ReconcileCounts, ranges)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, o.Workers))
@@ -169,6 +170,9 @@ func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o
 		g.Go(func() error {
 			var err error
 			results[i], err = d.reconcileRange(gctx, runID, account, lo, hi, o, full)
+			if err == nil {
+				meter.Done.Add(1)
+			}
 			return err
 		})
 	}
@@ -229,7 +233,7 @@ func (d *DB) advance(ctx context.Context, runID int64, account string, mark int6
 		return nil
 	}
 	err := d.retry.Do(ctx, d.log, "advance watermark", func() error {
-		_, err := d.db.ExecContext(ctx, `INSERT INTO reconcile_watermarks (account_id, seen_xmin, as_of, run_id)
+		_, err := d.db.ExecContext(ctx, `INSERT INTO tokenevents_internal.reconcile_watermarks (account_id, seen_xmin, as_of, run_id)
 			VALUES ($1, $2, $3, $4)
 			ON CONFLICT (account_id) DO UPDATE SET seen_xmin = EXCLUDED.seen_xmin, as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id`,
 			account, mark, o.AsOf, runID)
@@ -286,7 +290,7 @@ func scanChanges(rows *sql.Rows, fn func(tokenevents.Change) error) error {
 // changes) and releases the account locks.
 func (d *DB) FinishReconcile(ctx context.Context, runID int64, outcome string, c tokenevents.ReconcileCounts, o tokenevents.ReconcileOptions) error {
 	err := d.retry.Do(ctx, d.log, "finish reconcile", func() error {
-		if _, err := d.db.ExecContext(ctx, `DELETE FROM reconcile_work WHERE run_id = $1`, runID); err != nil {
+		if _, err := d.db.ExecContext(ctx, `DELETE FROM tokenevents_internal.reconcile_work WHERE run_id = $1`, runID); err != nil {
 			return err
 		}
 		if o.DryRun {

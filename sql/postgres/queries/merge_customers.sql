@@ -9,7 +9,7 @@ WITH c AS (
            account_id, customer_id, status, status_set, deleted_set, metadata,
            to_timestamp(deleted_us / 1000000) + (deleted_us % 1000000) * interval '1 microsecond' AS deleted_at,
            to_timestamp(updated_us / 1000000) + (updated_us % 1000000) * interval '1 microsecond' AS updated_at
-    FROM import_stage_customers
+    FROM tokenevents_internal.import_stage_customers
     WHERE partition = $1 AND source_id = $2
     ORDER BY account_id, customer_id, seq DESC
 ), upd AS (
@@ -33,7 +33,7 @@ WITH c AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM import_stage_customers WHERE partition = $1 AND source_id = $2) AS staged,
+SELECT (SELECT count(*) FROM tokenevents_internal.import_stage_customers WHERE partition = $1 AND source_id = $2) AS staged,
        (SELECT count(*) FROM c)   AS distinct_keys,
        (SELECT count(*) FROM ins) AS inserted,
        (SELECT count(*) FROM upd) AS changed

@@ -12,7 +12,7 @@ WITH l AS (
     SELECT DISTINCT ON (token_value, account_id, token_type)
            account_id, token_type, token_value, customer_id, token_id,
            to_timestamp(updated_us / 1000000) + (updated_us % 1000000) * interval '1 microsecond' AS updated_at
-    FROM import_stage_links
+    FROM tokenevents_internal.import_stage_links
     WHERE partition = $1 AND source_id = $2
     ORDER BY token_value, account_id, token_type, seq DESC
 ), cur AS (
@@ -35,7 +35,7 @@ WITH l AS (
       AND (t.linked_at IS NULL OR t.linked_at <= cur.updated_at)
     RETURNING cur.old_customer IS NOT NULL AS moved
 )
-SELECT (SELECT count(*) FROM import_stage_links WHERE partition = $1 AND source_id = $2) AS staged,
+SELECT (SELECT count(*) FROM tokenevents_internal.import_stage_links WHERE partition = $1 AND source_id = $2) AS staged,
        (SELECT count(*) FROM l)                   AS distinct_keys,
        (SELECT count(*) FROM ins)                 AS new_tokens,
        (SELECT count(*) FROM upd WHERE NOT moved) AS linked,

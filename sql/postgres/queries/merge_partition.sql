@@ -57,7 +57,7 @@
        AND e.event = c.event AND e.created_at = c.created_at
     RETURNING 1
 )
-SELECT (SELECT staged_events FROM import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
+SELECT (SELECT staged_events FROM tokenevents_internal.import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
        (SELECT count(*) FROM cmp) AS distinct_keys,
        (SELECT count(*) FROM tok) AS new_tokens,
        (SELECT count(*) FROM ins) AS inserted,

@@ -27,7 +27,7 @@
     FROM f
     RETURNING 1
 )
-SELECT (SELECT staged_events FROM import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
+SELECT (SELECT staged_events FROM tokenevents_internal.import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
        n AS distinct_keys,
        (SELECT count(*) FROM tok) AS new_tokens,
        n AS inserted,

@@ -29,7 +29,7 @@
              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.expires_at, EXCLUDED.metadata)
     RETURNING (xmax = 0) AS inserted
 )
-SELECT (SELECT staged_events FROM import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
+SELECT (SELECT staged_events FROM tokenevents_internal.import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
        (SELECT count(*) FROM d)                     AS distinct_keys,
        (SELECT count(*) FROM tok)                   AS new_tokens,
        (SELECT count(*) FROM up WHERE inserted)     AS inserted,

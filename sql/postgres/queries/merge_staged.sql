@@ -15,6 +15,6 @@ WITH d AS (
            to_timestamp(created_us / 1000000) + (created_us % 1000000) * interval '1 microsecond' AS created_at, status,
            to_timestamp(expires_us / 1000000) + (expires_us % 1000000) * interval '1 microsecond' AS expires_at,
            metadata, token_id
-    FROM import_stage
+    FROM tokenevents_internal.import_stage
     WHERE partition = $1 AND source_id = $2
     ORDER BY token_value, account_id, token_type, event, created_us, seq DESC

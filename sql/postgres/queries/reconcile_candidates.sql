@@ -3,7 +3,7 @@
 -- since the previous reconcile's watermark, or their status is due to
 -- change by --as-of.
 -- $1 run id, $2 account id, $3 previous watermark (a transaction id), $4 as-of.
-INSERT INTO reconcile_work (run_id, account_id, token_value, token_type)
+INSERT INTO tokenevents_internal.reconcile_work (run_id, account_id, token_value, token_type)
 SELECT $1, account_id, token_value, token_type
 FROM (
     SELECT account_id, token_value, token_type

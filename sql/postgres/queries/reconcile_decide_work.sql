@@ -5,7 +5,7 @@
 -- $1 run id, $6 dry run.
 WITH cand AS (
     SELECT t.account_id, t.token_type, t.token_value, t.id AS token_id, t.customer_id
-    FROM reconcile_work w
+    FROM tokenevents_internal.reconcile_work w
     JOIN tokens t USING (account_id, token_type, token_value)
     WHERE w.run_id = $1 AND w.account_id = $2 AND w.token_value >= $3 AND w.token_value < $4
 ), facts AS (

@@ -5,12 +5,12 @@ SELECT l.partition, l.staged_upto, l.staged_events, l.staged_links, l.staged_cus
        coalesce(s.n, 0) AS present,
        coalesce(k.n, 0) AS present_links,
        coalesce(c.n, 0) AS present_customers
-FROM import_ledger l
-LEFT JOIN (SELECT partition, count(*) AS n FROM import_stage WHERE source_id = $1 GROUP BY partition) s
+FROM tokenevents_internal.import_ledger l
+LEFT JOIN (SELECT partition, count(*) AS n FROM tokenevents_internal.import_stage WHERE source_id = $1 GROUP BY partition) s
        ON s.partition = l.partition
-LEFT JOIN (SELECT partition, count(*) AS n FROM import_stage_links WHERE source_id = $1 GROUP BY partition) k
+LEFT JOIN (SELECT partition, count(*) AS n FROM tokenevents_internal.import_stage_links WHERE source_id = $1 GROUP BY partition) k
        ON k.partition = l.partition
-LEFT JOIN (SELECT partition, count(*) AS n FROM import_stage_customers WHERE source_id = $1 GROUP BY partition) c
+LEFT JOIN (SELECT partition, count(*) AS n FROM tokenevents_internal.import_stage_customers WHERE source_id = $1 GROUP BY partition) c
        ON c.partition = l.partition
 WHERE l.source_id = $1
 ORDER BY l.partition

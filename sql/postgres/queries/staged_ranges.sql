@@ -8,7 +8,7 @@
 -- estimate), to choose between probing and reading the range.
 WITH r AS (
     SELECT account_id, min(token_value) AS lo, max(token_value) AS hi
-    FROM import_stage
+    FROM tokenevents_internal.import_stage
     WHERE partition = $1 AND source_id = $2
     GROUP BY account_id
 )
@@ -22,6 +22,6 @@ SELECT NOT EXISTS (
        coalesce(array_agg(account_id), '{}') AS accounts,
        coalesce(min(lo), '') AS lo,
        coalesce(max(hi), '') AS hi,
-       (SELECT staged_events FROM import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
+       (SELECT staged_events FROM tokenevents_internal.import_ledger WHERE source_id = $2 AND partition = $1) AS staged,
        (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'token_events'::regclass)::float8 AS stored_total
 FROM r

@@ -50,6 +50,8 @@ type ReconcileOptions struct {
 	Full    bool // recompute every token, not only changed and due ones
 	DryRun  bool // compute and report, store nothing
 	Workers int  // key ranges recomputed at once
+	// Progress, if set, is told of each account's recompute.
+	Progress Progress
 }
 
 // TokenRecord is one token with its events and customer, for lookups.

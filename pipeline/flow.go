@@ -56,7 +56,7 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 			return st, err
 		}
 	}
-	if err := im.mergeFile(ctx, runID, state, staged); err != nil {
+	if err := im.mergeFile(ctx, runID, f.path, state, staged); err != nil {
 		return st, err
 	}
 	if st.cut != nil {
@@ -66,7 +66,7 @@ func (im *Importer) importFile(ctx context.Context, runID int64, f PreparedFile,
 }
 
 // mergeFile merges the source's staged partitions, Writers at a time.
-func (im *Importer) mergeFile(ctx context.Context, runID int64, state tokenevents.SourceState, staged []int64) error {
+func (im *Importer) mergeFile(ctx context.Context, runID int64, file string, state tokenevents.SourceState, staged []int64) (err error) {
 	todo := make(chan int, Partitions)
 	for p := range Partitions {
 		if !state.Merged[p] && (state.StagedUpto[p] >= 0 || staged[p] > 0) {
@@ -74,6 +74,10 @@ func (im *Importer) mergeFile(ctx context.Context, runID int64, state tokenevent
 		}
 	}
 	close(todo)
+	meter := tokenevents.NewMeter(tokenevents.PhaseMerging, tokenevents.UnitPartitions, int64(len(todo)))
+	meter.File = file
+	tokenevents.BeginPhase(im.opts.Progress, meter)
+	defer func() { tokenevents.EndPhase(im.opts.Progress, meter, err == nil) }()
 	g, gctx := errgroup.WithContext(ctx)
 	for range im.opts.Writers {
 		g.Go(func() error {
@@ -86,6 +90,7 @@ func (im *Importer) mergeFile(ctx context.Context, runID int64, state tokenevent
 					return err
 				}
 				im.c.addMerge(c)
+				meter.Done.Add(1)
 				if state.Merging {
 					im.c.events.Add(c.Staged)
 				}
@@ -93,7 +98,7 @@ func (im *Importer) mergeFile(ctx context.Context, runID int64, state tokenevent
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -110,20 +115,17 @@ func (im *Importer) mergeFile(ctx context.Context, runID int64, state tokenevent
 // other, so the ledger marks committed with a batch are exact for the
 // writer's partitions. Every channel is bounded and every send and receive
 // also watches ctx. staged receives, per partition, the events staged.
-func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenevents.SourceState, rejects *rejectsFile, staged []int64) (fileStats, error) {
-	var st fileStats
+func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenevents.SourceState, rejects *rejectsFile,
+	staged []int64) (st fileStats, err error) {
 	o := &im.opts
-	src := f.src
-	if src == nil {
-		var err error
-		if src, err = openSource(ctx, f.path, nil, o); err != nil {
-			return st, err
-		}
-		if err := selectColumns(src, f.cols); err != nil {
-			return st, errors.Join(err, src.Close())
-		}
+	var fileEvents, fileRows, fileRejected atomic.Int64
+	src, meter, err := im.openForStaging(ctx, f, &fileRows)
+	if err != nil {
+		return st, err
 	}
 	defer src.Close()
+	tokenevents.BeginPhase(o.Progress, meter)
+	defer func() { tokenevents.EndPhase(o.Progress, meter, err == nil && st.cut == nil) }()
 	ledger := state.StagedUpto
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -133,7 +135,6 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 	for i := range toWriter {
 		toWriter[i] = make(chan *tokenevents.Batch, 2)
 	}
-	var fileEvents, fileRows, fileRejected atomic.Int64
 	// inflight bounds the chunks between the reader and the sequencer,
 	// including those the sequencer holds back until the ones before them
 	// arrive: with chunks capped by bytes, memory is bounded by bytes.
@@ -283,7 +284,7 @@ func (im *Importer) stageFile(ctx context.Context, f PreparedFile, state tokenev
 		})
 	}
 
-	err := g.Wait()
+	err = g.Wait()
 	st.rows, st.rejected, st.events = fileRows.Load(), fileRejected.Load(), fileEvents.Load()
 	if err != nil {
 		st.cut = nil

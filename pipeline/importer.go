@@ -112,16 +112,15 @@ func NewImporter(opts Options, stdin io.Reader) (*Importer, error) {
 	return &Importer{opts: opts, stdin: stdin}, nil
 }
 
-// RowsRead is the number of rows read so far, for progress displays.
-func (im *Importer) RowsRead() int64 { return im.c.rowsRead.Load() }
-
 // PreparedFile is an input checked before anything is written.
 type PreparedFile struct {
 	path string
 	src  Source // kept open for stdin only
 	cols *columns
-	// stdinHash accumulates the digest of standard input as it is read.
+	// stdinHash accumulates the digest of standard input as it is read,
+	// stdinRead counts its bytes.
 	stdinHash hash.Hash
+	stdinRead *atomic.Int64
 	err       error // the file could not be opened
 }
 
@@ -142,12 +141,15 @@ func (im *Importer) Preflight(ctx context.Context, paths []string) ([]PreparedFi
 		}
 		var in io.Reader
 		var h hash.Hash
+		var read *atomic.Int64
 		if p == "-" {
-			// Standard input is read once: its digest is taken on the way.
+			// Standard input is read once: its digest is taken on the way,
+			// and its bytes counted for progress displays.
 			h = sha256.New()
-			in = io.TeeReader(im.stdin, h)
+			read = new(atomic.Int64)
+			in = io.TeeReader(&meteredReader{r: im.stdin, read: read}, h)
 		}
-		src, err := openSource(ctx, p, in, &im.opts)
+		src, err := openSource(ctx, p, in, &im.opts, nil)
 		if IsInputError(err) {
 			// An unreadable file fails alone, in Run; the others still import.
 			out = append(out, PreparedFile{path: p, err: err})
@@ -165,7 +167,7 @@ func (im *Importer) Preflight(ctx context.Context, paths []string) ([]PreparedFi
 			closeAll(out)
 			return nil, errors.Join(fmt.Errorf("%s: %w", p, err), src.Close())
 		}
-		pf := PreparedFile{path: p, cols: cols, stdinHash: h}
+		pf := PreparedFile{path: p, cols: cols, stdinHash: h, stdinRead: read}
 		if p == "-" {
 			pf.src = src
 		} else if err := src.Close(); err != nil {

@@ -63,6 +63,8 @@ type Options struct {
 	MaxRecordBytes int
 
 	Logger *slog.Logger
+	// Progress, if set, is told of each file's staging and merging phases.
+	Progress tokenevents.Progress
 }
 
 // RejectLimit is --max-rejects: an absolute count or a percentage of rows.

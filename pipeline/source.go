@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tokenevents/tokenevents"
 )
@@ -92,8 +94,9 @@ func detectFormat(path, flag string, head []byte) string {
 
 // openSource opens path ("-" is stdin) in the right format. Reads of
 // standard input and the opening of a file end when ctx does, even if the
-// system call blocks.
-func openSource(ctx context.Context, path string, stdin io.Reader, o *Options) (Source, error) {
+// system call blocks. read, if not nil, counts the file's bytes as they are
+// read (for progress displays).
+func openSource(ctx context.Context, path string, stdin io.Reader, o *Options, read *atomic.Int64) (Source, error) {
 	if path == "-" {
 		if o.Format == "parquet" {
 			return nil, tokenevents.UsageErrorf("-: Parquet cannot be read from standard input (it needs random access)")
@@ -115,5 +118,32 @@ func openSource(ctx context.Context, path string, stdin io.Reader, o *Options) (
 	if detectFormat(path, o.Format, head[:n]) == "parquet" {
 		return newParquetSource(path, f, o)
 	}
+	if read != nil {
+		return newCSVSource(path, &meteredFile{File: f, read: read}, o)
+	}
 	return newCSVSource(path, f, o)
+}
+
+// meteredFile counts the bytes read from a file.
+type meteredFile struct {
+	*os.File
+	read *atomic.Int64
+}
+
+func (m *meteredFile) Read(p []byte) (int, error) {
+	n, err := m.File.Read(p)
+	m.read.Add(int64(n))
+	return n, err
+}
+
+// meteredReader counts the bytes read from a reader.
+type meteredReader struct {
+	r    io.Reader
+	read *atomic.Int64
+}
+
+func (m *meteredReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.read.Add(int64(n))
+	return n, err
 }

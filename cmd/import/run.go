@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/internal/cli"
+	"github.com/tokenevents/tokenevents/internal/progress"
 	"github.com/tokenevents/tokenevents/internal/version"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/sql/postgres"
@@ -46,7 +47,7 @@ import holds the lock (--lock-timeout; nothing written).`,
 			"region", "map", "metadata"}},
 		{Title: "Reading files", Flags: []string{"format", "delimiter", "encoding", "max-record-bytes", "force"}},
 		{Title: "Rejected rows", Flags: []string{"rejects", "rejects-raw", "max-rejects"}},
-		{Title: "Output", Flags: []string{"json", "q", "quiet", "log-format", "log-level", "version"}},
+		{Title: "Output", Flags: []string{"json", "q", "quiet", "log-format", "log-level", "progress-every", "metrics-file", "version"}},
 		{Title: "Tuning", Flags: []string{"workers", "writers", "batch-rows", "batch-bytes"}},
 	},
 	Examples: `  import --account P00000001 --event "declined at till" store-optouts.csv
@@ -79,6 +80,10 @@ type config struct {
 	noWait    bool
 	logFormat string
 	logLevel  slog.Level
+	// progressEvery writes a progress record at this interval when
+	// standard error is not a terminal.
+	progressEvery time.Duration
+	metricsFile   string
 }
 
 func parseArgs(args []string, stdout io.Writer) (*config, error) {
@@ -120,6 +125,8 @@ func parseArgs(args []string, stdout io.Writer) (*config, error) {
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.StringVar(&lockTimeout, "lock-timeout", "", "wait at most `DURATION` for another import to finish (0: do not wait; default: as long as it takes); past it, exit 4")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format `text|json` (stderr)")
+	fs.StringVar(&c.metricsFile, "metrics-file", "", "write the run's figures to `PATH` in the Prometheus text format (node_exporter's textfile collector), atomically")
+	fs.DurationVar(&c.progressEvery, "progress-every", 0, "when stderr is not a terminal, log progress every `DURATION` (e.g. 1m); on a terminal, bars are drawn")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
 
 	// Flags may follow file names: parse, take the next file, go on.
@@ -236,9 +243,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if c.quiet && level < slog.LevelWarn {
 		level = slog.LevelWarn
 	}
-	log := newLogger(c.logFormat, level, stderr)
-	c.opts.Logger = log
-	sum, err := importFiles(ctx, c, stdin, stderr, log)
+	display := progress.New(stderr, progress.Options{Bars: !c.quiet && progress.IsTerminal(stderr), Every: c.progressEvery})
+	log := newLogger(c.logFormat, level, display)
+	display.Start(ctx, log)
+	c.opts.Logger, c.opts.Progress = log, display
+	sum, err := importFiles(ctx, c, stdin, log)
+	display.Close()
+	if c.metricsFile != "" {
+		if merr := writeMetrics(c.metricsFile, sum, err); merr != nil {
+			err = errors.Join(err, merr)
+		}
+	}
 	switch {
 	case sum.RunID == 0:
 	case c.logFormat == "json":
@@ -281,7 +296,7 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writer, log *slog.Logger) (pipeline.Summary, error) {
+func importFiles(ctx context.Context, c *config, stdin io.Reader, log *slog.Logger) (pipeline.Summary, error) {
 	var sum pipeline.Summary
 	im, err := pipeline.NewImporter(c.opts, stdin)
 	if err != nil {
@@ -301,10 +316,7 @@ func importFiles(ctx context.Context, c *config, stdin io.Reader, stderr io.Writ
 		return sum, err
 	}
 	defer db.Close()
-	stopProgress := startProgress(stderr, im.RowsRead)
-	sum, err = im.Run(ctx, db, files)
-	stopProgress()
-	return sum, err
+	return im.Run(ctx, db, files)
 }
 
 func printSummary(w io.Writer, s pipeline.Summary) {
@@ -329,34 +341,4 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	if s.RejectsFile != "" {
 		fmt.Fprintf(w, "  rejects        %s\n", s.RejectsFile)
 	}
-}
-
-// startProgress shows a progress line on stderr when it is a terminal.
-func startProgress(stderr io.Writer, rows func() int64) (stop func()) {
-	f, ok := stderr.(*os.File)
-	if !ok {
-		return func() {}
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	start := time.Now()
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(f, "\r\033[K")
-				return
-			case <-t.C:
-				n := rows()
-				fmt.Fprintf(f, "\r\033[K%d rows read, %.0f rows/s", n, float64(n)/time.Since(start).Seconds())
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }

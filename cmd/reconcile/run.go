@@ -15,6 +15,7 @@ import (
 	"github.com/tokenevents/tokenevents"
 	"github.com/tokenevents/tokenevents/hashing"
 	"github.com/tokenevents/tokenevents/internal/cli"
+	"github.com/tokenevents/tokenevents/internal/progress"
 	"github.com/tokenevents/tokenevents/internal/version"
 	"github.com/tokenevents/tokenevents/pipeline"
 	"github.com/tokenevents/tokenevents/reconcile"
@@ -46,7 +47,7 @@ Exit codes: 0 done, 1 failed (run again), 2 usage or configuration error,
 written). "reconcile lookup -h" describes lookups.`,
 		Groups: []cli.Group{
 			{Title: "What to reconcile", Flags: []string{"account", "as-of", "timezone", "full", "dry-run", "run"}},
-			{Title: "Output", Flags: []string{"report", "json", "q", "quiet", "log-format", "log-level", "version"}},
+			{Title: "Output", Flags: []string{"report", "json", "q", "quiet", "log-format", "log-level", "progress-every", "metrics-file", "version"}},
 			{Title: "Database", Flags: []string{"db", "no-migrate", "retries", "lock-timeout", "workers"}},
 		},
 		Examples: `  reconcile --report changes.csv
@@ -202,6 +203,8 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var accounts multiFlag
 	var o reconcile.Options
 	var asJSON, quiet, showVersion, printed bool
+	var progressEvery time.Duration
+	var metricsFile string
 	defer func() {
 		// --json prints one JSON object, also for a run that failed
 		// before it started. Errors never carry identifiers.
@@ -220,6 +223,8 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var pastRun int64
 	fs.Int64Var(&pastRun, "run", 0, "write the diff report of past run `N` to --report again, and reconcile nothing")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on stdout")
+	fs.DurationVar(&progressEvery, "progress-every", 0, "when stderr is not a terminal, log progress every `DURATION` (e.g. 1m); on a terminal, bars are drawn")
+	fs.StringVar(&metricsFile, "metrics-file", "", "write the run's figures to `PATH` in the Prometheus text format (node_exporter's textfile collector), atomically")
 	if err := parse(fs, help, stdout, args); err != nil {
 		return err
 	}
@@ -247,17 +252,20 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if quiet && c.logLevel < slog.LevelWarn {
 		c.logLevel = slog.LevelWarn
 	}
-	log, err := c.logger(stderr)
+	display := progress.New(stderr, progress.Options{Bars: !quiet && progress.IsTerminal(stderr), Every: progressEvery})
+	log, err := c.logger(display)
 	if err != nil {
 		return err
 	}
-	o.Accounts, o.Logger = accounts, log
-	db, err := c.open(ctx, log, o.Workers+2)
-	if err != nil {
-		return err
+	display.Start(ctx, log)
+	o.Accounts, o.Logger, o.Progress = accounts, log, display
+	sum, err := reconcileWith(ctx, &c, o, stdout, log)
+	display.Close()
+	if metricsFile != "" {
+		if merr := writeMetrics(metricsFile, sum, err); merr != nil {
+			err = errors.Join(err, merr)
+		}
 	}
-	defer db.Close()
-	sum, err := reconcile.Run(ctx, db, o, stdout)
 	if sum.RunID != 0 {
 		switch {
 		case quiet && err == nil:
@@ -278,6 +286,16 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	return err
+}
+
+// reconcileWith opens the store and reconciles.
+func reconcileWith(ctx context.Context, c *common, o reconcile.Options, stdout io.Writer, log *slog.Logger) (reconcile.Summary, error) {
+	db, err := c.open(ctx, log, o.Workers+2)
+	if err != nil {
+		return reconcile.Summary{}, err
+	}
+	defer db.Close()
+	return reconcile.Run(ctx, db, o, stdout)
 }
 
 func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) error {

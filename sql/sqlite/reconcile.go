@@ -137,7 +137,9 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 }
 
 func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions,
-	full bool, ranges int, total *tokenevents.ReconcileCounts) error {
+	full bool, ranges int, total *tokenevents.ReconcileCounts) (err error) {
+	meter := tokenevents.BeginReconcile(o.Progress, account, ranges)
+	defer func() { tokenevents.EndPhase(o.Progress, meter, err == nil) }()
 	for i := range ranges {
 		lo, hi := tokenevents.KeyRange(i, ranges)
 		var c tokenevents.ReconcileCounts
@@ -150,6 +152,7 @@ func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o
 			return fmt.Errorf("reconcile %s: range [%s, %s): %w", account, lo, hi, err)
 		}
 		total.Add(c)
+		meter.Done.Add(1)
 	}
 	return nil
 }

@@ -127,13 +127,22 @@ func mergeLinksAndCustomers(ctx context.Context, tx *sqlx.Tx, partition int, sou
 		SET LOCAL enable_mergejoin = off`); err != nil {
 		return lk, cu, err
 	}
+	// Into key ranges where nothing is stored yet (a migration into a new
+	// database), links and customers go in without a probe each.
+	var empty struct {
+		Links     bool `db:"links_new"`
+		Customers bool `db:"customers_new"`
+	}
+	if err := tx.GetContext(ctx, &empty, query("link_ranges_empty"), partition, sourceID); err != nil {
+		return lk, cu, err
+	}
 	if staged.Links > 0 {
-		if err := tx.GetContext(ctx, &lk, query("merge_links"), partition, sourceID); err != nil {
+		if err := tx.GetContext(ctx, &lk, query(pick(empty.Links, "merge_links_new", "merge_links")), partition, sourceID); err != nil {
 			return lk, cu, err
 		}
 	}
 	if staged.Customers > 0 {
-		if err := tx.GetContext(ctx, &cu, query("merge_customers"), partition, sourceID); err != nil {
+		if err := tx.GetContext(ctx, &cu, query(pick(empty.Customers, "merge_customers_new", "merge_customers")), partition, sourceID); err != nil {
 			return lk, cu, err
 		}
 	}
@@ -148,6 +157,14 @@ func mergeLinksAndCustomers(ctx context.Context, tx *sqlx.Tx, partition int, sou
 		}
 	}
 	return lk, cu, nil
+}
+
+// pick is a when cond holds, else b.
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
 }
 
 // chooseMerge picks how to merge a staged partition, within the merge's

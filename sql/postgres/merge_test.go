@@ -252,3 +252,83 @@ func TestStagedTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkMergeFallsBack: a token and a customer that another writer
+// stores while a partition of links and customers is merged into empty key
+// ranges make the plain inserts fail; the partition is merged again,
+// finding them, with the right counts.
+func TestLinkMergeFallsBack(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.New(t)
+	d := openStore(t, dsn, Options{})
+	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	a, b := strings.Repeat("0", 40), strings.Repeat("01", 20)
+	runID, err := d.StartImport(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.OpenSource(ctx, runID, "k", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := func(value, customer string, seq int64) tokenevents.StagedLink {
+		return tokenevents.StagedLink{AccountID: "P00000001", TokenType: "sha1:email", TokenValue: value, CustomerID: customer,
+			UpdatedAt: at, TokenID: [16]byte{byte(seq + 1)}, Seq: seq, Row: seq}
+	}
+	batch := &tokenevents.Batch{SourceID: st.ID, File: "f",
+		Links: []tokenevents.StagedLink{link(a, "C1", 0), link(b, "C2", 1)},
+		Customers: []tokenevents.StagedCustomer{
+			{AccountID: "P00000001", CustomerID: "C1", Status: "OPT_IN", StatusSet: true, UpdatedAt: at, Seq: 0, Row: 0},
+			{AccountID: "P00000001", CustomerID: "C2", Status: "OPT_OUT", StatusSet: true, UpdatedAt: at, Seq: 1, Row: 1}},
+		Marks: []tokenevents.StageMark{{Partition: 0, UptoRow: 1, Links: 2, Customers: 2}}}
+	if err := d.StageBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	db := testdb.Open(t, dsn)
+	writer, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = writer.Rollback() }()
+	for _, q := range []string{
+		`INSERT INTO tokens (account_id, token_type, token_value, customer_id) VALUES ('P00000001', 'sha1:email', '` + a + `', 'C9')`,
+		`INSERT INTO customers (account_id, customer_id, status) VALUES ('P00000001', 'C2', 'OPT_IN')`,
+	} {
+		if _, err := writer.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		c   tokenevents.MergeCounts
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := d.MergePartition(ctx, runID, st.ID, 0)
+		done <- result{c, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for testdb.Count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the merge never waited for the writer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := writer.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	c := r.c
+	if c.LinksStaged != 2 || c.LinksNew != 1 || c.LinksMoved != 1 || c.NewTokens != 1 ||
+		c.Customers.New != 1 || c.Customers.Updated != 1 {
+		t.Errorf("counts %+v", c)
+	}
+	got := testdb.Count(t, db, `SELECT count(*) FROM tokens t JOIN customers c USING (account_id, customer_id)
+		WHERE (t.token_value, c.customer_id, c.status) IN (('`+a+`', 'C1', 'OPT_IN'), ('`+b+`', 'C2', 'OPT_OUT'))`)
+	if got != 2 {
+		t.Errorf("%d of 2 tokens linked to their staged customer with its staged status", got)
+	}
+}

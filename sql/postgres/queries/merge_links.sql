@@ -6,7 +6,8 @@
 -- events are merged, in the same transaction, so it sees their new tokens.
 -- New tokens are plain inserts (no speculative insertion): a token another
 -- writer commits meanwhile makes the insert fail, and the partition is
--- merged again (MergePartition), this time finding it present.
+-- merged again (MergePartition), this time finding it present. The
+-- transaction id is taken once, not per row by the column's default.
 -- $1 partition, $2 source id.
 WITH l AS (
     SELECT DISTINCT ON (token_value, account_id, token_type)
@@ -20,8 +21,8 @@ WITH l AS (
     FROM l
     LEFT JOIN tokens t USING (account_id, token_value, token_type)
 ), ins AS (
-    INSERT INTO tokens (account_id, token_type, token_value, id, customer_id, linked_at)
-    SELECT account_id, token_type, token_value, token_id, customer_id, updated_at
+    INSERT INTO tokens (account_id, token_type, token_value, id, customer_id, linked_at, written_xid)
+    SELECT account_id, token_type, token_value, token_id, customer_id, updated_at, (SELECT current_xid())
     FROM cur
     WHERE NOT present
     RETURNING 1

@@ -206,6 +206,7 @@ func (o *Options) digest() string {
 	}
 	if o.Customers {
 		m["customers"] = true
+		m["routing"] = customerRoutingVersion
 	}
 	if o.MaxRecordBytes != tokenevents.DefaultMaxRecordBytes {
 		// Only when set: files imported before the flag existed keep
@@ -216,6 +217,11 @@ func (o *Options) digest() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// customerRoutingVersion names customerPartition's rule in a customers
+// file's options digest: a source staged under another rule is not resumed
+// but staged again (its customers would be split across partitions).
+const customerRoutingVersion = 2
 
 // describe is the options as recorded in import_runs.options.
 func (o *Options) describe(files []string) []byte {

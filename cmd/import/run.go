@@ -53,7 +53,8 @@ import holds the lock (--lock-timeout; nothing written).`,
 	Examples: `  import --account P00000001 --event "declined at till" store-optouts.csv
   import --db postgres://user@host/db --expires-after 8760h exports/*.csv.gz
   zcat export.csv.gz | import --map email=E-post --json - > summary.json
-  import --customers --map customer_id="Member No" loyalty.csv`,
+  import --customers --map customer_id="Member No" loyalty.csv
+  import --progress-every 1m --metrics-file /var/lib/node_exporter/textfile/tokenevents_import.prom exports/*.csv.gz`,
 	Environment: `  DATABASE_URL   the database when --db is not given
   PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE
                  PostgreSQL through libpq's variables when neither is given

@@ -52,7 +52,8 @@ written). "reconcile lookup -h" describes lookups.`,
 		},
 		Examples: `  reconcile --report changes.csv
   reconcile --account P00000001 --as-of 2024-07-01 --full --report - | head
-  reconcile --dry-run --json`,
+  reconcile --dry-run --json
+  reconcile -q --metrics-file /var/lib/node_exporter/textfile/tokenevents_reconcile.prom --report changes.csv`,
 		Environment: environment,
 	}
 	lookupHelp = cli.Help{

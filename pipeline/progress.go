@@ -16,11 +16,8 @@ import (
 // rows counts the file's rows as the pipeline reads them.
 func (im *Importer) openForStaging(ctx context.Context, f PreparedFile, rows *atomic.Int64) (Source, *tokenevents.Meter, error) {
 	m := &tokenevents.Meter{Phase: tokenevents.PhaseStaging, File: f.path, Unit: tokenevents.UnitBytes, Rows: rows}
-	if f.src != nil {
+	if f.src != nil { // standard input, counted as Preflight read it
 		m.Done = f.stdinRead
-		if m.Done == nil {
-			m.Done = new(atomic.Int64)
-		}
 		return f.src, m, nil
 	}
 	m.Done = new(atomic.Int64)

@@ -33,13 +33,10 @@ func TestReconcileProgressAndMetrics(t *testing.T) {
 			t.Errorf("exit %d; the terminal showed:\n%s", code, strings.Join(lines, "\n"))
 		}
 		gauges := func() map[string]float64 {
-			b, err := os.ReadFile(path)
+			t.Helper()
+			g, err := metrics.ReadGauges(path)
 			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := metrics.Gauges(string(b))
-			if err != nil {
-				t.Fatalf("the metrics file does not parse: %v\n%s", err, b)
+				t.Fatalf("the metrics file does not parse: %v", err)
 			}
 			return g
 		}

@@ -6,16 +6,13 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -48,16 +45,13 @@ type Value struct {
 // success for a day" keeps working through failed runs.
 func Write(path string, r Run) error {
 	prefix := "tokenevents_" + r.Program + "_"
-	last := float64(0)
-	if r.Success {
-		last = float64(r.End.UnixMicro()) / 1e6
-	} else if prev, err := previousValue(path, prefix+"last_success_timestamp_seconds"); err != nil {
-		return fmt.Errorf("metrics file %s: %w", path, err)
-	} else {
-		last = prev
+	end := float64(r.End.UnixMicro()) / 1e6
+	last := end
+	if !r.Success {
+		last = previousValue(path, prefix+"last_success_timestamp_seconds")
 	}
 	values := []Value{
-		{Name: "last_run_timestamp_seconds", Help: "When the last run ended (Unix time).", Value: float64(r.End.UnixMicro()) / 1e6},
+		{Name: "last_run_timestamp_seconds", Help: "When the last run ended (Unix time).", Value: end},
 		{Name: "duration_seconds", Help: "How long the last run took.", Value: r.Seconds},
 	}
 	if last > 0 {
@@ -108,35 +102,26 @@ func register(reg *prometheus.Registry, prefix string, values []Value) error {
 }
 
 // previousValue reads an unlabelled gauge from an existing metrics file;
-// 0 when there is no file or no such gauge.
-func previousValue(path, name string) (float64, error) {
+// 0 when there is none, or the file cannot be read or parsed: it is about
+// to be replaced, and the write reports a path that does not work.
+func previousValue(path, name string) float64 {
+	g, err := ReadGauges(path)
+	if err != nil {
+		return 0
+	}
+	return g[name]
+}
+
+// ReadGauges reads a metrics file as the textfile collector would (the
+// Prometheus text parser) into gauge values keyed by name and labels in
+// the file's order, `name{label=value}…`.
+func ReadGauges(path string) (map[string]float64, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	families, err := Parse(string(b))
-	if err != nil {
-		return 0, nil // a file we cannot read is replaced, not fatal
-	}
-	if mf := families[name]; mf != nil && len(mf.GetMetric()) == 1 && mf.GetMetric()[0].GetGauge() != nil {
-		return mf.GetMetric()[0].GetGauge().GetValue(), nil
-	}
-	return 0, nil
-}
-
-// Parse parses the Prometheus text format, as the textfile collector does.
-func Parse(text string) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(strings.NewReader(text))
-}
-
-// Gauges parses a metrics file's text into gauge values keyed by name and
-// labels in the file's order, `name{label=value}…`, for tests and checks.
-func Gauges(text string) (map[string]float64, error) {
-	families, err := Parse(text)
+	families, err := p.TextToMetricFamilies(strings.NewReader(string(b)))
 	if err != nil {
 		return nil, err
 	}

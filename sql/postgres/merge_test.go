@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -40,16 +41,31 @@ func TestMergeFallsBackToUpserts(t *testing.T) {
 		VALUES ('P00000001', 'sha1:email', $1, 'e', $2, 'OPT_IN', 0)`, a, at); err != nil {
 		t.Fatal(err)
 	}
+	if c := mergeMeetingWriter(t, d, db, writer, runID, sourceID, 0); c.Staged != 2 || c.New != 1 || c.Updated != 1 || c.Unchanged != 0 || c.Duplicates != 0 {
+		t.Errorf("counts %+v", c)
+	}
+	if !strings.Contains(logs.String(), "merging the partition again with upserts") {
+		t.Errorf("no fallback to upserts logged: %s", logs.String())
+	}
+	if n := testdb.Count(t, db, `SELECT count(*) FROM token_events WHERE token_value = $1 AND status = 'OPT_OUT'`, a); n != 1 {
+		t.Error("the staged event did not win over the one written meanwhile")
+	}
+}
+
+// mergeMeetingWriter merges a partition while writer holds uncommitted
+// rows the merge will meet, commits writer once the merge waits for them,
+// and returns the merge's counts.
+func mergeMeetingWriter(t *testing.T, d *DB, db *sql.DB, writer *sql.Tx, runID, sourceID int64, partition int) tokenevents.MergeCounts {
+	t.Helper()
 	type result struct {
 		c   tokenevents.MergeCounts
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, err := d.MergePartition(ctx, runID, sourceID, 0)
+		c, err := d.MergePartition(context.Background(), runID, sourceID, partition)
 		done <- result{c, err}
 	}()
-	// Commit once the merge waits for the writer's row.
 	deadline := time.Now().Add(10 * time.Second)
 	for testdb.Count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
 		if time.Now().After(deadline) {
@@ -64,15 +80,7 @@ func TestMergeFallsBackToUpserts(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if c := r.c; c.Staged != 2 || c.New != 1 || c.Updated != 1 || c.Unchanged != 0 || c.Duplicates != 0 {
-		t.Errorf("counts %+v", c)
-	}
-	if !strings.Contains(logs.String(), "merging the partition again with upserts") {
-		t.Errorf("no fallback to upserts logged: %s", logs.String())
-	}
-	if n := testdb.Count(t, db, `SELECT count(*) FROM token_events WHERE token_value = $1 AND status = 'OPT_OUT'`, a); n != 1 {
-		t.Error("the staged event did not win over the one written meanwhile")
-	}
+	return r.c
 }
 
 // TestStagedRangesEmpty: a partition is merged without probes only when
@@ -298,30 +306,7 @@ func TestLinkMergeFallsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	type result struct {
-		c   tokenevents.MergeCounts
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := d.MergePartition(ctx, runID, st.ID, 0)
-		done <- result{c, err}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for testdb.Count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the merge never waited for the writer")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := writer.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	c := r.c
+	c := mergeMeetingWriter(t, d, db, writer, runID, st.ID, 0)
 	if c.LinksStaged != 2 || c.LinksNew != 1 || c.LinksMoved != 1 || c.NewTokens != 1 ||
 		c.Customers.New != 1 || c.Customers.Updated != 1 {
 		t.Errorf("counts %+v", c)

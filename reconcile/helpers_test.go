@@ -114,6 +114,36 @@ func (e *env) importRows(rows []row) {
 	}
 }
 
+// execWrite runs q, which changes tokens or customers, as a program other
+// than the importer must, so that the next incremental reconcile sees the
+// change (change tracking, 007_write_sequence.sql): on PostgreSQL, in a
+// transaction that takes a number of the write sequence first, which
+// "{stamp}" in q's SET list stores; the embedded store's triggers stamp
+// rows themselves.
+func (e *env) execWrite(q string, args ...any) {
+	e.t.Helper()
+	if testdb.IsSQLite(e.dsn) {
+		e.exec(strings.ReplaceAll(q, "{stamp}", ""), args...)
+		return
+	}
+	tx, err := e.db.Begin()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var seq int64
+	if err := tx.QueryRow(`SELECT tokenevents_internal.next_write_seq()`).Scan(&seq); err != nil {
+		e.t.Fatal(err)
+	}
+	q = strings.ReplaceAll(q, "{stamp}", fmt.Sprintf(", written_seq = $%d", len(args)+1))
+	if _, err := tx.Exec(q, append(args, seq)...); err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+	if err := tx.Commit(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) exec(q string, args ...any) {
 	e.t.Helper()
 	if _, err := e.db.Exec(q, args...); err != nil {

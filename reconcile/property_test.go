@@ -100,14 +100,14 @@ func TestIncrementalEqualsFullEqualsModel(t *testing.T) {
 						}
 						m.customers[a+"/"+id] = c
 						for _, e := range []*env{inc, full} {
-							e.exec(`INSERT INTO customers (account_id, customer_id, status, deleted_at) VALUES ($1, $2, nullif($3, ''), $4)
-								ON CONFLICT (account_id, customer_id) DO UPDATE SET status = EXCLUDED.status, deleted_at = EXCLUDED.deleted_at`,
+							e.execWrite(`INSERT INTO customers (account_id, customer_id, status, deleted_at) VALUES ($1, $2, nullif($3, ''), $4)
+								ON CONFLICT (account_id, customer_id) DO UPDATE SET status = EXCLUDED.status, deleted_at = EXCLUDED.deleted_at{stamp}`,
 								a, id, c.Status, nullTime(c.DeletedAt))
 						}
 						tok := sha1hex(fmt.Sprintf("u%d", r.IntN(15)))
 						m.linked[a+"/"+tok] = id
 						for _, e := range []*env{inc, full} {
-							e.exec(`UPDATE tokens SET customer_id = $3 WHERE account_id = $1 AND token_value = $2`, a, tok, id)
+							e.execWrite(`UPDATE tokens SET customer_id = $3{stamp} WHERE account_id = $1 AND token_value = $2`, a, tok, id)
 						}
 						if !m.tokenExists(a, tok) {
 							delete(m.linked, a+"/"+tok)

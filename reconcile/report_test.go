@@ -46,7 +46,7 @@ func goldenEnv(t *testing.T, db string) *env {
 	})
 	e.stableTokenIDs()
 	e.exec(`INSERT INTO customers (account_id, customer_id, status) VALUES ('T00000002', 'c1', 'OPT_IN')`)
-	e.exec(`UPDATE tokens SET customer_id = 'c1' WHERE account_id = 'T00000002'`)
+	e.execWrite(`UPDATE tokens SET customer_id = 'c1'{stamp} WHERE account_id = 'T00000002'`)
 	return e
 }
 

@@ -50,18 +50,20 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`); err != nil {
 			return err
 		}
-		args := []any{partition, sourceID, runID}
+		seq, err := writeSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		args := []any{partition, sourceID, runID, seq}
 		if merge == "merge_partition" {
-			var err error
-			if merge, args, err = d.chooseMerge(ctx, tx, partition, sourceID, runID); err != nil {
+			if merge, args, err = d.chooseMerge(ctx, tx, partition, sourceID, runID, seq); err != nil {
 				return err
 			}
 		}
 		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), args...); err != nil {
 			return err
 		}
-		var err error
-		if lk, cu, err = mergeLinksAndCustomers(ctx, tx, partition, sourceID); err != nil {
+		if lk, cu, err = mergeLinksAndCustomers(ctx, tx, partition, sourceID, seq); err != nil {
 			return err
 		}
 		// Only one import runs at a time (the import lock), so whatever
@@ -108,7 +110,7 @@ type customerCounts struct {
 // after its events, in the merge's transaction, and empties their stage.
 // The ledger says whether there are any: an events file stages none, and
 // its merges skip the statements.
-func mergeLinksAndCustomers(ctx context.Context, tx *sqlx.Tx, partition int, sourceID int64) (lk linkCounts, cu customerCounts, err error) {
+func mergeLinksAndCustomers(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, seq int64) (lk linkCounts, cu customerCounts, err error) {
 	var staged struct {
 		Links     int64 `db:"staged_links"`
 		Customers int64 `db:"staged_customers"`
@@ -137,12 +139,12 @@ func mergeLinksAndCustomers(ctx context.Context, tx *sqlx.Tx, partition int, sou
 		return lk, cu, err
 	}
 	if staged.Links > 0 {
-		if err := tx.GetContext(ctx, &lk, query(pick(empty.Links, "merge_links_new", "merge_links")), partition, sourceID); err != nil {
+		if err := tx.GetContext(ctx, &lk, query(pick(empty.Links, "merge_links_new", "merge_links")), partition, sourceID, seq); err != nil {
 			return lk, cu, err
 		}
 	}
 	if staged.Customers > 0 {
-		if err := tx.GetContext(ctx, &cu, query(pick(empty.Customers, "merge_customers_new", "merge_customers")), partition, sourceID); err != nil {
+		if err := tx.GetContext(ctx, &cu, query(pick(empty.Customers, "merge_customers_new", "merge_customers")), partition, sourceID, seq); err != nil {
 			return lk, cu, err
 		}
 	}
@@ -172,7 +174,7 @@ func pick(cond bool, a, b string) string {
 // merge_partition.sql with the join pinned to a probe per staged key or one
 // ordered pass over the staged key range. It returns the query and its
 // arguments.
-func (d *DB) chooseMerge(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID int64) (string, []any, error) {
+func (d *DB) chooseMerge(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID, seq int64) (string, []any, error) {
 	var sr stagedRanges
 	if err := tx.GetContext(ctx, &sr, query("staged_ranges"), partition, sourceID); err != nil {
 		return "", nil, err
@@ -180,7 +182,7 @@ func (d *DB) chooseMerge(ctx context.Context, tx *sqlx.Tx, partition int, source
 	if sr.Empty {
 		// Nothing stored yet where this partition's tokens go (a first
 		// import): no row needs a probe.
-		return "merge_partition_new", []any{partition, sourceID, runID}, nil
+		return "merge_partition_new", []any{partition, sourceID, runID, seq}, nil
 	}
 	pin := `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off` // a probe per key
 	if d.mergeJoin == joinRead || d.mergeJoin == joinAuto && sr.readRange() {
@@ -189,7 +191,7 @@ func (d *DB) chooseMerge(ctx context.Context, tx *sqlx.Tx, partition int, source
 	if _, err := tx.ExecContext(ctx, pin); err != nil {
 		return "", nil, err
 	}
-	return "merge_partition", []any{partition, sourceID, runID, sr.Accounts, sr.Lo, sr.Hi}, nil
+	return "merge_partition", []any{partition, sourceID, runID, seq, sr.Accounts, sr.Lo, sr.Hi}, nil
 }
 
 // joinChoice is how a merge finds the stored events of staged keys.

@@ -77,19 +77,17 @@ func (d *DB) StartReconcile(ctx context.Context, accounts []string, o tokenevent
 // its own transaction, and then advances the watermark.
 func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, o tokenevents.ReconcileOptions) (tokenevents.ReconcileCounts, error) {
 	var total tokenevents.ReconcileCounts
-	var mark int64 // every transaction below it is visible from here on
-	if err := d.retry.Do(ctx, d.log, "watermark", func() error {
-		return d.db.GetContext(ctx, &mark, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`)
-	}); err != nil {
+	mark, err := d.writeMark(ctx) // every write below it is visible from here on
+	if err != nil {
 		return total, fmt.Errorf("reconcile %s: %w", account, err)
 	}
 	full := o.Full
 	if !full {
 		var prev struct {
-			Xmin int64     `db:"xmin"`
+			Seq  int64     `db:"seq"`
 			AsOf time.Time `db:"as_of"`
 		}
-		err := d.db.GetContext(ctx, &prev, `SELECT seen_xmin AS xmin, as_of FROM tokenevents_internal.reconcile_watermarks WHERE account_id = $1`, account)
+		err := d.db.GetContext(ctx, &prev, `SELECT seen_seq AS seq, as_of FROM tokenevents_internal.reconcile_watermarks WHERE account_id = $1`, account)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			full = true // never reconciled: everything is new
@@ -103,7 +101,7 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 		default:
 			var n int64
 			err := d.retry.Do(ctx, d.log, "candidates", func() error {
-				res, err := d.db.ExecContext(ctx, query("reconcile_candidates"), runID, account, prev.Xmin, o.AsOf)
+				res, err := d.db.ExecContext(ctx, query("reconcile_candidates"), runID, account, prev.Seq, o.AsOf)
 				if err == nil {
 					n, err = res.RowsAffected()
 				}
@@ -233,9 +231,9 @@ func (d *DB) advance(ctx context.Context, runID int64, account string, mark int6
 		return nil
 	}
 	err := d.retry.Do(ctx, d.log, "advance watermark", func() error {
-		_, err := d.db.ExecContext(ctx, `INSERT INTO tokenevents_internal.reconcile_watermarks (account_id, seen_xmin, as_of, run_id)
+		_, err := d.db.ExecContext(ctx, `INSERT INTO tokenevents_internal.reconcile_watermarks (account_id, seen_seq, as_of, run_id)
 			VALUES ($1, $2, $3, $4)
-			ON CONFLICT (account_id) DO UPDATE SET seen_xmin = EXCLUDED.seen_xmin, as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id`,
+			ON CONFLICT (account_id) DO UPDATE SET seen_seq = EXCLUDED.seen_seq, as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id`,
 			account, mark, o.AsOf, runID)
 		return err
 	})

@@ -8,8 +8,7 @@
 -- customers found there. New customers are plain inserts, as new tokens
 -- in merge_links.sql: a customer another writer commits meanwhile makes
 -- the insert fail, and the partition is merged again, finding it present.
--- The transaction id is taken once, not per row by the column's default.
--- $1 partition, $2 source id.
+-- $1 partition, $2 source id, $3 the transaction's write sequence number.
 WITH c AS (
     SELECT DISTINCT ON (account_id, customer_id)
            account_id, customer_id, status, status_set, deleted_set, metadata,
@@ -27,7 +26,11 @@ WITH c AS (
     SET status     = CASE WHEN cur.status_set THEN cur.status ELSE s.status END,
         deleted_at = CASE WHEN cur.deleted_set THEN cur.deleted_at ELSE s.deleted_at END,
         metadata   = coalesce(cur.metadata, s.metadata),
-        updated_at = cur.updated_at
+        updated_at = cur.updated_at,
+        -- a change of status or deletion is what a reconcile must see
+        written_seq = CASE WHEN cur.status_set AND s.status IS DISTINCT FROM cur.status
+                             OR cur.deleted_set AND s.deleted_at IS DISTINCT FROM cur.deleted_at
+                           THEN $3 ELSE s.written_seq END
     FROM cur
     WHERE cur.present
       AND s.account_id = cur.account_id AND s.customer_id = cur.customer_id
@@ -37,8 +40,8 @@ WITH c AS (
            OR cur.metadata IS NOT NULL AND s.metadata IS DISTINCT FROM cur.metadata)
     RETURNING 1
 ), ins AS (
-    INSERT INTO customers (account_id, customer_id, status, deleted_at, metadata, updated_at, written_xid)
-    SELECT account_id, customer_id, status, deleted_at, coalesce(metadata, '{}'), updated_at, (SELECT current_xid())
+    INSERT INTO customers (account_id, customer_id, status, deleted_at, metadata, updated_at, written_seq)
+    SELECT account_id, customer_id, status, deleted_at, coalesce(metadata, '{}'), updated_at, $3
     FROM cur
     WHERE NOT present
     RETURNING 1

@@ -4,7 +4,7 @@
 -- new, inserted without a probe each. Should another writer store one of
 -- them meanwhile, the insert fails with a unique violation and the
 -- partition is merged again, then by merge_customers.sql.
--- $1 partition, $2 source id.
+-- $1 partition, $2 source id, $3 the transaction's write sequence number.
 WITH c AS (
     SELECT DISTINCT ON (account_id, customer_id)
            account_id, customer_id, status, metadata,
@@ -14,8 +14,8 @@ WITH c AS (
     WHERE partition = $1 AND source_id = $2
     ORDER BY account_id, customer_id, seq DESC
 ), ins AS (
-    INSERT INTO customers (account_id, customer_id, status, deleted_at, metadata, updated_at, written_xid)
-    SELECT account_id, customer_id, status, deleted_at, coalesce(metadata, '{}'), updated_at, (SELECT current_xid())
+    INSERT INTO customers (account_id, customer_id, status, deleted_at, metadata, updated_at, written_seq)
+    SELECT account_id, customer_id, status, deleted_at, coalesce(metadata, '{}'), updated_at, $3
     FROM c
     RETURNING 1
 )

@@ -6,9 +6,8 @@
 -- events are merged, in the same transaction, so it sees their new tokens.
 -- New tokens are plain inserts (no speculative insertion): a token another
 -- writer commits meanwhile makes the insert fail, and the partition is
--- merged again (MergePartition), this time finding it present. The
--- transaction id is taken once, not per row by the column's default.
--- $1 partition, $2 source id.
+-- merged again (MergePartition), this time finding it present.
+-- $1 partition, $2 source id, $3 the transaction's write sequence number.
 WITH l AS (
     SELECT DISTINCT ON (token_value, account_id, token_type)
            account_id, token_type, token_value, customer_id, token_id,
@@ -21,14 +20,14 @@ WITH l AS (
     FROM l
     LEFT JOIN tokens t USING (account_id, token_value, token_type)
 ), ins AS (
-    INSERT INTO tokens (account_id, token_type, token_value, id, customer_id, linked_at, written_xid)
-    SELECT account_id, token_type, token_value, token_id, customer_id, updated_at, (SELECT current_xid())
+    INSERT INTO tokens (account_id, token_type, token_value, id, customer_id, linked_at, written_seq)
+    SELECT account_id, token_type, token_value, token_id, customer_id, updated_at, $3
     FROM cur
     WHERE NOT present
     RETURNING 1
 ), upd AS (
     UPDATE tokens t
-    SET customer_id = cur.customer_id, linked_at = cur.updated_at
+    SET customer_id = cur.customer_id, linked_at = cur.updated_at, written_seq = $3
     FROM cur
     WHERE cur.present
       AND t.account_id = cur.account_id AND t.token_value = cur.token_value AND t.token_type = cur.token_type

@@ -4,7 +4,8 @@
 -- token is new, created linked, by plain INSERT without a probe per link.
 -- Should another writer store one of these tokens meanwhile, the insert
 -- fails with a unique violation and the partition is merged again, then
--- by merge_links.sql. $1 partition, $2 source id.
+-- by merge_links.sql. $1 partition, $2 source id, $3 the transaction's
+-- write sequence number.
 WITH l AS (
     SELECT DISTINCT ON (token_value, account_id, token_type)
            account_id, token_type, token_value, customer_id, token_id,
@@ -13,8 +14,8 @@ WITH l AS (
     WHERE partition = $1 AND source_id = $2
     ORDER BY token_value, account_id, token_type, seq DESC
 ), ins AS (
-    INSERT INTO tokens (account_id, token_type, token_value, id, customer_id, linked_at, written_xid)
-    SELECT account_id, token_type, token_value, token_id, customer_id, updated_at, (SELECT current_xid())
+    INSERT INTO tokens (account_id, token_type, token_value, id, customer_id, linked_at, written_seq)
+    SELECT account_id, token_type, token_value, token_id, customer_id, updated_at, $3
     FROM l
     RETURNING 1
 )

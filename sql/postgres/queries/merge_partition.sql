@@ -1,6 +1,7 @@
 -- Merges one staged partition of a source into tokens and token_events and
--- counts what happened. $1 partition, $2 source id, $3 run id; $4 the
--- staged accounts, $5 and $6 the lowest and highest staged token value
+-- counts what happened. $1 partition, $2 source id, $3 run id, $4 the write sequence number
+-- of the transaction (written_seq); $5 the
+-- staged accounts, $6 and $7 the lowest and highest staged token value
 -- (staged_ranges.sql).
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
 -- event key, sorted by token. merge_partition_new.sql does the same job
@@ -25,34 +26,34 @@
                IS DISTINCT FROM (d.status, d.expires_at, d.metadata) AS changed
     FROM d
     LEFT JOIN (SELECT * FROM token_events
-               WHERE account_id = ANY ($4) AND token_value BETWEEN $5 AND $6) e
+               WHERE account_id = ANY ($5) AND token_value BETWEEN $6 AND $7) e
            ON e.account_id = d.account_id AND e.token_value = d.token_value AND e.token_type = d.token_type
           AND e.event = d.event AND e.created_at = d.created_at
 ), tok AS (
-    INSERT INTO tokens (account_id, token_type, token_value, id, written_xid)
-    SELECT n.account_id, n.token_type, n.token_value, n.token_id, (SELECT current_xid())
+    INSERT INTO tokens (account_id, token_type, token_value, id, written_seq)
+    SELECT n.account_id, n.token_type, n.token_value, n.token_id, $4
     FROM (SELECT DISTINCT ON (token_value, account_id, token_type) account_id, token_type, token_value, token_id
           FROM cmp WHERE NOT stored
           ORDER BY token_value, account_id, token_type) n
     WHERE NOT EXISTS (SELECT 1 FROM tokens t
-                      WHERE t.account_id = ANY ($4) AND t.token_value BETWEEN $5 AND $6
+                      WHERE t.account_id = ANY ($5) AND t.token_value BETWEEN $6 AND $7
                         AND t.account_id = n.account_id AND t.token_value = n.token_value AND t.token_type = n.token_type)
     RETURNING 1
 ), ins AS (
     INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
-                              run_id, written_xid)
+                              run_id, written_seq)
     SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
-           $3, (SELECT current_xid())
+           $3, $4
     FROM cmp
     WHERE NOT stored -- sorted already: cmp is d's sorted rows joined in order
     RETURNING 1
 ), upd AS (
     UPDATE token_events e
        SET status = c.status, expires_at = c.expires_at, metadata = c.metadata, run_id = $3,
-           updated_at = now(), written_xid = (SELECT current_xid())
+           updated_at = now(), written_seq = $4
       FROM cmp c
      WHERE c.changed
-       AND e.account_id = ANY ($4) AND e.token_value BETWEEN $5 AND $6
+       AND e.account_id = ANY ($5) AND e.token_value BETWEEN $6 AND $7
        AND e.account_id = c.account_id AND e.token_value = c.token_value AND e.token_type = c.token_type
        AND e.event = c.event AND e.created_at = c.created_at
     RETURNING 1

@@ -1,7 +1,8 @@
 -- Merges one staged partition of a source into key ranges where nothing is
 -- stored yet (staged_ranges.sql said so): every event and every token
 -- is new, so they go in by plain INSERT without a probe per row. Counts what
--- happened. $1 partition, $2 source id, $3 run id.
+-- happened. $1 partition, $2 source id, $3 run id, $4 the write sequence number
+-- of the transaction (written_seq).
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
 -- event key, sorted by token.
 -- f: d with the first event of each token marked; the window's order is
@@ -14,16 +15,16 @@
                                    ORDER BY event, created_at) = 1 AS first_of_token
     FROM d
 ), tok AS (
-    INSERT INTO tokens (account_id, token_type, token_value, id, written_xid)
-    SELECT account_id, token_type, token_value, token_id, (SELECT current_xid())
+    INSERT INTO tokens (account_id, token_type, token_value, id, written_seq)
+    SELECT account_id, token_type, token_value, token_id, $4
     FROM f
     WHERE first_of_token
     RETURNING 1
 ), ins AS (
     INSERT INTO token_events (account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
-                              run_id, written_xid)
+                              run_id, written_seq)
     SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata,
-           $3, (SELECT current_xid())
+           $3, $4
     FROM f
     RETURNING 1
 )

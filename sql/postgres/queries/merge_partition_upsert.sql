@@ -1,22 +1,23 @@
 -- The fallback merge (see merge_partition.sql): one upsert per table, safe
 -- against rows that other writers insert meanwhile. Merges one staged
 -- partition of a source into tokens and token_events and
--- counts what happened. $1 partition, $2 source id, $3 run id.
+-- counts what happened. $1 partition, $2 source id, $3 run id, $4 the
+-- transaction's write sequence number (written_seq).
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
 -- event key, sorted by token.
 -- tok: a token gets its id when its first event is stored (a random UUID
 --      the importer made; gen_random_uuid() would cost more than the insert).
 -- up: events inserted or changed; unchanged events are not rewritten.
 ), tok AS (
-    INSERT INTO tokens (account_id, token_type, token_value, id)
-    SELECT DISTINCT ON (token_value, account_id, token_type) account_id, token_type, token_value, token_id FROM d
+    INSERT INTO tokens (account_id, token_type, token_value, id, written_seq)
+    SELECT DISTINCT ON (token_value, account_id, token_type) account_id, token_type, token_value, token_id, $4 FROM d
     ORDER BY token_value, account_id, token_type
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), up AS (
     INSERT INTO token_events AS e
-           (account_id, token_type, token_value, event, created_at, status, expires_at, metadata, run_id)
-    SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata, $3
+           (account_id, token_type, token_value, event, created_at, status, expires_at, metadata, run_id, written_seq)
+    SELECT account_id, token_type, token_value, event, created_at, status, expires_at, metadata, $3, $4
     FROM d
     ON CONFLICT (account_id, token_value, token_type, event, created_at) DO UPDATE
        SET status = EXCLUDED.status,
@@ -24,7 +25,7 @@
            metadata = EXCLUDED.metadata,
            run_id = EXCLUDED.run_id,
            updated_at = now(),
-           written_xid = current_xid()
+           written_seq = EXCLUDED.written_seq
        WHERE (e.status, e.expires_at, e.metadata)
              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.expires_at, EXCLUDED.metadata)
     RETURNING (xmax = 0) AS inserted

@@ -45,10 +45,7 @@ func openStore(t *testing.T, target string) store.Store { return teststore.Open(
 
 // db2 is a second fresh database of the same backend as db.
 func db2(t *testing.T, db string) string {
-	if testdb.IsSQLite(db) {
-		return testdb.NewSQLite(t)
-	}
-	return testdb.New(t)
+	return testdb.NewLike(t, db)
 }
 
 // stableTokenIDs replaces the random token ids with ones derived from the

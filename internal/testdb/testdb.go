@@ -40,7 +40,7 @@ type Backend struct {
 
 // Backends is the table every integration test loops over.
 func Backends() []Backend {
-	return []Backend{{"postgres", New}, {"sqlite", NewSQLite}}
+	return []Backend{{"postgres", New}, {"sqlite", NewSQLite}, {"citus", NewCitus}}
 }
 
 // Each runs fn as a subtest per backend, with a fresh database.
@@ -60,6 +60,17 @@ func EachBackend(t *testing.T, fn func(t *testing.T, b Backend)) {
 // directory, as --db names it.
 func NewSQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+}
+
+// NewLike creates another empty database of target's backend.
+func NewLike(t testing.TB, target string) string {
+	switch {
+	case IsSQLite(target):
+		return NewSQLite(t)
+	case IsCitus(target):
+		return NewCitus(t)
+	}
+	return New(t)
 }
 
 // IsSQLite reports whether target (a --db value from New or NewSQLite)

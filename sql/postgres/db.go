@@ -54,6 +54,8 @@ type DB struct {
 	wrote atomic.Bool
 	// lockTimeout bounds the wait for another run's lock.
 	lockTimeout time.Duration
+	// citus is set when the database is a Citus coordinator (citus.go).
+	citus bool
 }
 
 // waitLock takes an advisory lock on conn (lockQuery with args) after a
@@ -252,6 +254,12 @@ func (d *DB) migrate(ctx context.Context, noMigrate bool) (err error) {
 			return fmt.Errorf("migrate %s: %w", m.Name, err)
 		}
 		d.log.Info("applied migration", "migration", m.Name)
+	}
+	if d.citus, err = detectCitus(ctx, conn); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if d.citus && !noMigrate {
+		return d.distribute(ctx, conn)
 	}
 	return nil
 }

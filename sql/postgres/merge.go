@@ -33,13 +33,7 @@ func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partitio
 }
 
 func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int, merge string) (tokenevents.MergeCounts, error) {
-	var r struct {
-		Staged    int64 `db:"staged"`
-		Distinct  int64 `db:"distinct_keys"`
-		NewTokens int64 `db:"new_tokens"`
-		Inserted  int64 `db:"inserted"`
-		Changed   int64 `db:"changed"`
-	}
+	var r mergeFigures
 	var lk linkCounts
 	var cu customerCounts
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -54,6 +48,12 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if err != nil {
 			return err
 		}
+		if d.citus {
+			if r, lk, cu, err = mergeCitus(ctx, tx, partition, sourceID, runID, seq); err != nil {
+				return err
+			}
+			return d.finishMerge(ctx, tx, sourceID, partition)
+		}
 		args := []any{partition, sourceID, runID, seq}
 		if merge == "merge_partition" {
 			if merge, args, err = d.chooseMerge(ctx, tx, partition, sourceID, runID, seq); err != nil {
@@ -66,19 +66,31 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		if lk, cu, err = mergeLinksAndCustomers(ctx, tx, partition, sourceID, seq); err != nil {
 			return err
 		}
-		// Only one import runs at a time (the import lock), so whatever
-		// else the partition holds belongs to abandoned sources, whose
-		// ledgers will notice. The name is built from our partition number.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_p%02d`, partition)); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE tokenevents_internal.import_ledger SET merged = true, staged_events = 0, staged_links = 0,
-			staged_customers = 0 WHERE source_id = $1 AND partition = $2`, sourceID, partition)
-		return err
+		return d.finishMerge(ctx, tx, sourceID, partition)
 	})
 	if err != nil {
 		return tokenevents.MergeCounts{}, err
 	}
+	return d.mergeCounts(r, lk, cu), nil
+}
+
+// finishMerge empties a merged partition's stage of events and marks it
+// merged in the ledger, in the merge's transaction.
+func (d *DB) finishMerge(ctx context.Context, tx *sqlx.Tx, sourceID int64, partition int) error {
+	// Only one import runs at a time (the import lock), so whatever
+	// else the partition holds belongs to abandoned sources, whose
+	// ledgers will notice. The name is built from our partition number.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_p%02d`, partition)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE tokenevents_internal.import_ledger SET merged = true, staged_events = 0, staged_links = 0,
+			staged_customers = 0 WHERE source_id = $1 AND partition = $2`, sourceID, partition)
+	return err
+}
+
+// mergeCounts turns a merge's figures into the import's counts, and notes
+// whether it wrote anything.
+func (d *DB) mergeCounts(r mergeFigures, lk linkCounts, cu customerCounts) tokenevents.MergeCounts {
 	if r.Inserted+r.Changed+r.NewTokens+lk.NewTokens+lk.Linked+lk.Moved+cu.Inserted+cu.Changed > 0 {
 		d.wrote.Store(true)
 	}
@@ -88,7 +100,16 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 		LinksStaged: lk.Staged, LinkDuplicates: lk.Staged - lk.Distinct, LinksNew: linksNew, LinksMoved: lk.Moved,
 		LinksUnchanged: lk.Distinct - linksNew - lk.Moved,
 		Customers: tokenevents.CustomerCounts{Staged: cu.Staged, Duplicates: cu.Staged - cu.Distinct, New: cu.Inserted,
-			Updated: cu.Changed, Unchanged: cu.Distinct - cu.Inserted - cu.Changed}}, nil
+			Updated: cu.Changed, Unchanged: cu.Distinct - cu.Inserted - cu.Changed}}
+}
+
+// mergeFigures is what merging a partition's events did.
+type mergeFigures struct {
+	Staged    int64 `db:"staged"`
+	Distinct  int64 `db:"distinct_keys"`
+	NewTokens int64 `db:"new_tokens"`
+	Inserted  int64 `db:"inserted"`
+	Changed   int64 `db:"changed"`
 }
 
 type linkCounts struct {

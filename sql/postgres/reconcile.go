@@ -26,7 +26,7 @@ func (d *DB) Accounts(ctx context.Context) ([]string, error) {
 	var out []string
 	err := d.retry.Do(ctx, d.log, "accounts", func() error {
 		out = out[:0]
-		return d.db.SelectContext(ctx, &out, query("accounts"))
+		return d.db.SelectContext(ctx, &out, query(pick(d.citus, "citus_accounts", "accounts")))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
@@ -113,9 +113,8 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 			if n == 0 {
 				return total, d.advance(ctx, runID, account, mark, o)
 			}
-			var tokens int64
-			if err := d.db.GetContext(ctx, &tokens, `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE account_id = $1 LIMIT $2) t`,
-				account, tokenevents.PreferFullProbe(n)); err != nil {
+			tokens, err := d.countTokens(ctx, account, tokenevents.PreferFullProbe(n))
+			if err != nil {
 				return total, fmt.Errorf("reconcile %s: %w", account, err)
 			}
 			if !tokenevents.PreferFull(n, tokens) {
@@ -127,14 +126,27 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 		}
 	}
 	// Count the account's tokens only as far as it matters for the split.
-	var n int64
-	if err := d.retry.Do(ctx, d.log, "count tokens", func() error {
-		return d.db.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE account_id = $1 LIMIT $2) t`,
-			account, rangeRows*maxRanges+1)
-	}); err != nil {
+	n, err := d.countTokens(ctx, account, rangeRows*maxRanges+1)
+	if err != nil {
 		return total, fmt.Errorf("reconcile %s: %w", account, err)
 	}
 	return d.reconcileRanges(ctx, runID, account, o, full, rangesFor(n, rangeRows), mark)
+}
+
+// countTokens counts an account's tokens as far as limit. On Citus the
+// shards count in parallel, to the end: a LIMIT there would bring rows to
+// the coordinator to be cut.
+func (d *DB) countTokens(ctx context.Context, account string, limit int64) (int64, error) {
+	q := `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE account_id = $1 LIMIT $2) t`
+	if d.citus {
+		q = `SELECT least(count(*), $2) FROM tokens WHERE account_id = $1`
+	}
+	var n int64
+	err := d.retry.Do(ctx, d.log, "count tokens", func() error { return d.db.GetContext(ctx, &n, q, account, limit) })
+	if err != nil {
+		return 0, fmt.Errorf("count tokens: %w", err)
+	}
+	return n, nil
 }
 
 // rangeRows is about how many tokens one reconcile transaction handles: a
@@ -202,9 +214,14 @@ func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi st
 			if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`); err != nil {
 				return err
 			}
+			if d.citus {
+				var err error
+				c, err = reconcileRangeCitus(ctx, tx, runID, account, lo, hi, o, full)
+				return err
+			}
 			return tx.GetContext(ctx, &r, decide+query("reconcile_store"), runID, account, lo, hi, o.AsOf, o.DryRun)
 		})
-		if err != nil {
+		if err != nil || d.citus {
 			return err
 		}
 		var ts [][3]any

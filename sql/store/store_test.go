@@ -28,8 +28,8 @@ type history struct {
 	customers []string
 }
 
-// TestBackendsAgree tells the same story to PostgreSQL and to the embedded
-// store — the repository's fixtures (messy CSV, Parquet from DuckDB and
+// TestBackendsAgree tells the same story to PostgreSQL, to the embedded
+// store and to a Citus cluster — the repository's fixtures (messy CSV, Parquet from DuckDB and
 // parquet-go), generated exports with duplicates, bad rows, phones and
 // several accounts, a --force re-import, an unchanged file, customers,
 // full and incremental reconciles with --as-of moving back and forth — and
@@ -62,36 +62,40 @@ func TestBackendsAgree(t *testing.T) {
 	}
 	second := gen("second.csv", fixtures.Config{Rows: 1500, Seed: 22, Phones: true, Accounts: 3, Tokens: 3000, DupRate: 0.05, BadRate: 0.003})
 
+	backends := testdb.Backends()
 	var got []history
-	for _, b := range testdb.Backends() {
-		target := b.New(t) // skips the PostgreSQL half without a server, outside CI
+	for _, b := range backends {
+		target := b.New(t) // skips without a server or cluster, outside CI
 		got = append(got, tell(t, target, dir, first, second, edges, customers))
 	}
-	pg, lite := got[0], got[1]
+	pg := got[0]
 	t.Logf("compared %d import runs, %d reconcile lines, %d events, %d statuses", len(pg.imports), len(pg.reconcile), len(pg.events), len(pg.statuses))
-	for _, part := range []struct {
-		name    string
-		pg, sql []string
-	}{
-		{"import summaries", pg.imports, lite.imports},
-		{"reconcile summaries and reports", pg.reconcile, lite.reconcile},
-		{"token_events", pg.events, lite.events},
-		{"token_statuses", pg.statuses, lite.statuses},
-		{"customers and links", pg.customers, lite.customers},
-	} {
-		if len(part.pg) == 0 {
-			t.Errorf("%s: nothing to compare", part.name)
-		}
-		if a, b := strings.Join(part.pg, "\n"), strings.Join(part.sql, "\n"); a != b {
-			t.Errorf("%s differ between PostgreSQL and SQLite:\n%s", part.name, firstDiff(part.pg, part.sql))
+	for i, other := range got[1:] {
+		name := backends[i+1].Name
+		for _, part := range []struct {
+			name      string
+			pg, other []string
+		}{
+			{"import summaries", pg.imports, other.imports},
+			{"reconcile summaries and reports", pg.reconcile, other.reconcile},
+			{"token_events", pg.events, other.events},
+			{"token_statuses", pg.statuses, other.statuses},
+			{"customers and links", pg.customers, other.customers},
+		} {
+			if len(part.pg) == 0 {
+				t.Errorf("%s: nothing to compare", part.name)
+			}
+			if a, b := strings.Join(part.pg, "\n"), strings.Join(part.other, "\n"); a != b {
+				t.Errorf("%s differ between PostgreSQL and %s:\n%s", part.name, name, firstDiff(name, part.pg, part.other))
+			}
 		}
 	}
 }
 
-func firstDiff(a, b []string) string {
+func firstDiff(name string, a, b []string) string {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
-			return fmt.Sprintf("line %d:\n  postgres: %s\n  sqlite:   %s", i, a[i], b[i])
+			return fmt.Sprintf("line %d:\n  postgres: %s\n  %-9s %s", i, a[i], name+":", b[i])
 		}
 	}
 	return fmt.Sprintf("%d lines vs %d", len(a), len(b))

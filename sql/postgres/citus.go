@@ -130,15 +130,17 @@ func mergeCitus(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID
 		}
 	}
 	// The stages of the partition are emptied by the caller (events) and
-	// here (links and customers), as on a single server.
-	for _, stage := range []struct {
-		table  string
-		staged int64
-	}{{"tokenevents_internal.import_stage_links", st.Links}, {"tokenevents_internal.import_stage_customers", st.Customers}} {
-		if stage.staged > 0 { // table names from this list and our partition number only
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE %s_p%02d`, stage.table, partition)); err != nil {
-				return r, lk, cu, err
-			}
+	// here: the links by a delete, as the events (see finishMerge); the
+	// customers, a table of the coordinator alone, as on a single server.
+	if st.Links > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokenevents_internal.import_stage_links WHERE partition = $1 AND source_id = $2`,
+			partition, sourceID); err != nil {
+			return r, lk, cu, err
+		}
+	}
+	if st.Customers > 0 { // the name is built from our partition number
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_customers_p%02d`, partition)); err != nil {
+			return r, lk, cu, err
 		}
 	}
 	return r, lk, cu, nil

@@ -77,10 +77,19 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 // finishMerge empties a merged partition's stage of events and marks it
 // merged in the ledger, in the merge's transaction.
 func (d *DB) finishMerge(ctx context.Context, tx *sqlx.Tx, sourceID int64, partition int) error {
-	// Only one import runs at a time (the import lock), so whatever
-	// else the partition holds belongs to abandoned sources, whose
-	// ledgers will notice. The name is built from our partition number.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_p%02d`, partition)); err != nil {
+	if d.citus {
+		// On Citus a TRUNCATE of one partition's shards and the other
+		// merges' reads of the partitioned table (which lock every
+		// partition on the coordinator) deadlock: delete the source's
+		// rows instead.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokenevents_internal.import_stage WHERE partition = $1 AND source_id = $2`,
+			partition, sourceID); err != nil {
+			return err
+		}
+	} else if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_p%02d`, partition)); err != nil {
+		// Only one import runs at a time (the import lock), so whatever
+		// else the partition holds belongs to abandoned sources, whose
+		// ledgers will notice. The name is built from our partition number.
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE tokenevents_internal.import_ledger SET merged = true, staged_events = 0, staged_links = 0,

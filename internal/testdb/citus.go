@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -28,12 +31,17 @@ func IsCitus(target string) bool {
 	return err == nil && u.Host == c.Host
 }
 
-// NewCitus creates an empty database on the Citus cluster for t — on the
-// coordinator and on every worker, each with the citus extension, the
-// workers added to the coordinator's metadata — drops it on every node when
-// t ends, and returns the coordinator's DSN for it. Without
-// TOKENEVENTS_TEST_CITUS_DSN the test is skipped, except under CI=true,
-// where it fails.
+// NewCitus gives t an empty database on the Citus cluster and returns the
+// coordinator's DSN for it. Without TOKENEVENTS_TEST_CITUS_DSN the test is
+// skipped, except under CI=true, where it fails.
+//
+// A database of the cluster costs seconds to make (one on the coordinator
+// and on every worker, each with the extension) and more to migrate (the
+// store distributes a thousand shards), so a test process keeps the ones
+// its tests are done with and hands them to later tests emptied: every
+// table's rows deleted and the run ids restarted, the schema left as the
+// store migrated it. Databases left by test processes that are gone are
+// dropped.
 func NewCitus(t testing.TB) string {
 	t.Helper()
 	if CitusDSN() == "" {
@@ -42,18 +50,58 @@ func NewCitus(t testing.TB) string {
 		}
 		t.Skip("no Citus cluster (set TOKENEVENTS_TEST_CITUS_DSN; ../shared/citus/cluster.sh start)")
 	}
-	coord, err := sql.Open("postgres", CitusDSN())
-	if err == nil {
-		err = coord.Ping()
-	}
+	base, err := url.Parse(CitusDSN())
 	if err != nil {
-		t.Fatalf("Citus coordinator unreachable at %s: %v", CitusDSN(), err)
+		t.Fatalf("TOKENEVENTS_TEST_CITUS_DSN: %v", err)
 	}
+	citusPool.sweep.Do(func() { dropStale(t, base) })
+	var dsn string
+	for dsn == "" {
+		citusPool.mu.Lock()
+		if n := len(citusPool.free); n > 0 {
+			dsn = citusPool.free[n-1]
+			citusPool.free = citusPool.free[:n-1]
+		}
+		citusPool.mu.Unlock()
+		if dsn == "" {
+			dsn = createCitus(t, base)
+			break
+		}
+		if err := emptyCitus(dsn); err != nil {
+			t.Logf("a pooled Citus database could not be emptied (%v); making another", err)
+			dropCitus(base, dsn)
+			dsn = ""
+		}
+	}
+	t.Cleanup(func() {
+		citusPool.mu.Lock()
+		citusPool.free = append(citusPool.free, dsn)
+		citusPool.mu.Unlock()
+	})
+	return dsn
+}
+
+// citusPool holds this test process's Citus databases that no test uses.
+var citusPool struct {
+	mu    sync.Mutex
+	free  []string
+	sweep sync.Once
+}
+
+// citusPrefix starts the name of every test database on the cluster; the
+// process id follows, so that a later process can tell what is left over.
+const citusPrefix = "tokenevents_citus_"
+
+// createCitus makes a database on every node of the cluster, with the
+// extension, and the workers added to the coordinator's metadata.
+func createCitus(t testing.TB, base *url.URL) string {
+	t.Helper()
+	coord := openAt(t, base, base.Host, base.Path)
 	defer coord.Close()
 	var workers []string
 	rows, err := coord.Query(`SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes() ORDER BY 1`)
 	if err != nil {
-		t.Fatalf("Citus workers: %v", err)
+		t.Fatalf("Citus workers at %s: %v", CitusDSN(), err)
 	}
 	for rows.Next() {
 		var w string
@@ -65,28 +113,22 @@ func NewCitus(t testing.TB) string {
 	if err := rows.Err(); err != nil || len(workers) == 0 {
 		t.Fatalf("Citus workers: %v (found %d)", err, len(workers))
 	}
-	base, err := url.Parse(CitusDSN())
-	if err != nil {
-		t.Fatalf("TOKENEVENTS_TEST_CITUS_DSN: %v", err)
-	}
-	b := make([]byte, 6)
+	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	name := "tokenevents_citus_" + hex.EncodeToString(b)
-	nodes := append([]string{base.Host}, workers...)
-	for _, host := range nodes {
+	name := fmt.Sprintf("%s%d_%s", citusPrefix, os.Getpid(), hex.EncodeToString(b))
+	for _, host := range append([]string{base.Host}, workers...) {
 		admin := openAt(t, base, host, base.Path)
-		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil { // name is ours, not input
+		_, err := admin.Exec("CREATE DATABASE " + name) // name is ours, not input
+		_ = admin.Close()
+		if err != nil {
 			t.Fatalf("create test database on %s: %v", host, err)
 		}
-		t.Cleanup(func() {
-			_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			_ = admin.Close()
-		})
 		db := openAt(t, base, host, "/"+name)
-		if _, err := db.Exec(`CREATE EXTENSION citus`); err != nil {
+		_, err = db.Exec(`CREATE EXTENSION citus`)
+		_ = db.Close()
+		if err != nil {
 			t.Fatalf("citus extension on %s: %v", host, err)
 		}
-		_ = db.Close()
 	}
 	db := openAt(t, base, base.Host, "/"+name)
 	defer db.Close()
@@ -101,6 +143,103 @@ func NewCitus(t testing.TB) string {
 		}
 	}
 	return dsnAt(base, base.Host, "/"+name)
+}
+
+// emptyCitus deletes every row of a pooled database but its migrations,
+// and restarts the run ids. Rows go by DELETE, not TRUNCATE: a test
+// leaves a few rows, and a TRUNCATE of a thousand shards takes seconds.
+func emptyCitus(dsn string) error {
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT format('%I.%I', n.nspname, c.relname), EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN ('public', 'tokenevents_internal') AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+		  AND c.relname <> 'schema_migrations'`)
+	if err != nil {
+		return err
+	}
+	var deletes, local []string
+	for rows.Next() {
+		var table string
+		var distributed bool
+		if err := rows.Scan(&table, &distributed); err != nil {
+			rows.Close()
+			return err
+		}
+		if distributed {
+			deletes = append(deletes, "DELETE FROM "+table) // names from the catalog
+		} else {
+			local = append(local, table)
+		}
+	}
+	rows.Close()
+	stmts := deletes
+	if len(local) > 0 {
+		stmts = append(stmts, "TRUNCATE "+strings.Join(local, ", ")+" RESTART IDENTITY")
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	_, err = db.Exec("BEGIN; " + strings.Join(stmts, "; ") + "; COMMIT")
+	return err
+}
+
+// dropStale drops the test databases of processes that no longer run.
+func dropStale(t testing.TB, base *url.URL) {
+	coord := openAt(t, base, base.Host, base.Path)
+	defer coord.Close()
+	rows, err := coord.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, citusPrefix+"%")
+	if err != nil {
+		return
+	}
+	var stale []string
+	for rows.Next() {
+		var name string
+		if rows.Scan(&name) != nil {
+			continue
+		}
+		pid, _, _ := strings.Cut(strings.TrimPrefix(name, citusPrefix), "_")
+		if n, err := strconv.Atoi(pid); err == nil && syscall.Kill(n, 0) != nil {
+			stale = append(stale, name)
+		}
+	}
+	rows.Close()
+	for _, name := range stale {
+		dropCitus(base, dsnAt(base, base.Host, "/"+name))
+	}
+}
+
+// dropCitus drops a test database on every node, as far as it can.
+func dropCitus(base *url.URL, dsn string) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	coord, err := sql.Open("postgres", dsnAt(base, base.Host, base.Path))
+	if err != nil {
+		return
+	}
+	defer coord.Close()
+	hosts := []string{base.Host}
+	if rows, err := coord.Query(`SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes()`); err == nil {
+		for rows.Next() {
+			var w string
+			if rows.Scan(&w) == nil {
+				hosts = append(hosts, w)
+			}
+		}
+		rows.Close()
+	}
+	for _, h := range hosts {
+		if db, err := sql.Open("postgres", dsnAt(base, h, base.Path)); err == nil {
+			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") // a name of ours, from the catalog
+			_ = db.Close()
+		}
+	}
 }
 
 // WorkerDSNs returns the DSN of target's database on each worker node.

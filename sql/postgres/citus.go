@@ -89,14 +89,18 @@ func mergeCitus(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID
 		WHERE source_id = $1 AND partition = $2`, sourceID, partition); err != nil {
 		return r, lk, cu, fmt.Errorf("ledger: %w", err)
 	}
-	var distinct struct {
-		Events int64 `db:"events"`
-		Links  int64 `db:"links"`
+	r.Staged, lk.Staged = st.Events, st.Links
+	for _, c := range []struct {
+		n      *int64
+		q      string
+		staged int64
+	}{{&r.Distinct, "citus_merge_distinct", st.Events}, {&lk.Distinct, "citus_links_distinct", st.Links}} {
+		if c.staged > 0 {
+			if err := tx.GetContext(ctx, c.n, query(c.q), partition, sourceID); err != nil {
+				return r, lk, cu, fmt.Errorf("%s: %w", c.q, err)
+			}
+		}
 	}
-	if err := tx.GetContext(ctx, &distinct, query("citus_merge_distinct"), partition, sourceID); err != nil {
-		return r, lk, cu, err
-	}
-	r.Staged, r.Distinct, lk.Staged, lk.Distinct = st.Events, distinct.Events, st.Links, distinct.Links
 	steps := []struct {
 		n    *int64
 		q    string

@@ -1,11 +1,7 @@
--- On Citus: how many distinct event keys, links and customers one staged
--- partition holds (the rest are duplicates of a file), counted per shard
--- and summed. $1 partition, $2 source id.
-SELECT (SELECT count(*)
-        FROM (SELECT DISTINCT token_value, account_id, token_type, event, created_us
-              FROM tokenevents_internal.import_stage
-              WHERE partition = $1 AND source_id = $2) d) AS events,
-       (SELECT count(*)
-        FROM (SELECT DISTINCT token_value, account_id, token_type
-              FROM tokenevents_internal.import_stage_links
-              WHERE partition = $1 AND source_id = $2) l) AS links
+-- On Citus: how many distinct event keys one staged partition holds (the
+-- rest are duplicates within the file), counted per shard and summed.
+-- $1 partition, $2 source id.
+SELECT count(*)
+FROM (SELECT DISTINCT token_value, account_id, token_type, event, created_us
+      FROM tokenevents_internal.import_stage
+      WHERE partition = $1 AND source_id = $2) d

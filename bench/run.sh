@@ -4,6 +4,13 @@
 #
 #   bench/run.sh [ROWS]        default 1000000; the reference run uses 5000000
 #
+# With a Citus cluster at $BENCH_CITUS_DSN (the coordinator's postgres
+# database, workers added; ../shared/citus/cluster.sh start makes one) the
+# Citus steps run too, each against its single-server counterpart, and
+# print how the server work split over the nodes (CPU seconds of each
+# node's PostgreSQL processes during the step, read from /proc: the
+# cluster must run on this machine).
+#
 # Each measured step gets a fresh database on the server at $BENCH_DSN
 # (the embedded steps a fresh SQLite file in bench/out)
 # (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable).
@@ -20,6 +27,34 @@ dsn_for() { echo "${ADMIN/\/postgres\?//$1?}"; }
 fresh_db() {
   psql "$ADMIN" -qAtc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
   psql "$ADMIN" -qAtc "CREATE DATABASE $1" >/dev/null
+}
+
+CITUS=${BENCH_CITUS_DSN:-}
+# fresh_citus_db NAME: a new database on every node of the cluster, with
+# the extension, the workers added to the coordinator's metadata.
+citus_nodes() { psql "$CITUS" -qAtc "SELECT node_name || ' ' || node_port FROM citus_get_active_worker_nodes() ORDER BY node_port"; }
+citus_at() { echo "postgres://${BENCH_CITUS_USER:-postgres}@$1:$2/$3?sslmode=disable"; } # citus_at HOST PORT DB
+fresh_citus_db() {
+  local chost cport
+  chost=$(psql "$CITUS" -qAtc "SELECT inet_server_addr()"); cport=$(psql "$CITUS" -qAtc "SHOW port")
+  { echo "$chost $cport"; citus_nodes; } | while read -r h p; do
+    psql "$(citus_at "$h" "$p" postgres)" -qAtc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
+    psql "$(citus_at "$h" "$p" postgres)" -qAtc "CREATE DATABASE $1" >/dev/null 2>&1
+    psql "$(citus_at "$h" "$p" "$1")" -qAtc "CREATE EXTENSION citus" >/dev/null
+  done
+  psql "$(citus_at "$chost" "$cport" "$1")" -qAtc "SELECT citus_set_coordinator_host('$chost', $cport)" >/dev/null
+  citus_nodes | while read -r h p; do psql "$(citus_at "$chost" "$cport" "$1")" -qAtc "SELECT citus_add_node('$h', $p)" >/dev/null; done
+  echo "$(citus_at "$chost" "$cport" "$1")"
+}
+# node_cpu PORT: CPU seconds so far of the PostgreSQL server on PORT, its
+# postmaster and every backend, live or ended (the postmaster's children's
+# times).
+node_cpu() {
+  local dir pid
+  dir=$(psql "$(citus_at 127.0.0.1 "$1" postgres)" -qAtc "SHOW data_directory")
+  pid=$(head -n 1 "$dir/postmaster.pid")
+  { cat "/proc/$pid/stat"; for c in $(pgrep -P "$pid"); do cat "/proc/$c/stat" 2>/dev/null; done; } |
+    awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { printf "%.1f", s / tck }'
 }
 
 echo "== building"
@@ -103,6 +138,38 @@ measure reconcile_full "$EVENTS" "$OUT/reconcile" --db "$P" --full --as-of "$ASO
 "$OUT/import" --db "$P" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > /dev/null 2>&1
 measure reconcile_incremental "$EVENTS" "$OUT/reconcile" --db "$P" --as-of "$ASOF"
 
+declare -A SPLIT
+# measure_citus NAME ROWS CMD...: measure, and the CPU seconds each node
+# of the cluster spent meanwhile.
+measure_citus() {
+  local name=$1 ports before=() after=() i=0 split=""
+  ports="$(psql "$CITUS" -qAtc "SHOW port") $(citus_nodes | awk '{print $2}')"
+  for p in $ports; do before+=("$(node_cpu "$p")"); done
+  measure "$@"
+  for p in $ports; do after+=("$(node_cpu "$p")"); done
+  for p in $ports; do
+    split+="$( [ $i -eq 0 ] && echo coordinator || echo "worker :$p") $(awk "BEGIN{printf \"%.1f\", ${after[$i]} - ${before[$i]}}") s; "
+    i=$((i + 1))
+  done
+  SPLIT[$name]=$split
+}
+
+if [ -n "$CITUS" ]; then
+  echo "== Citus: the same import and reconcile on a coordinator and its workers"
+  C=$(fresh_citus_db bench_citus)
+  # distributing the schema (a thousand shards) is not the import's work
+  "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > /dev/null 2>&1
+  psql "$C" -qAtc "TRUNCATE tokens, token_events; DELETE FROM import_files" >/dev/null
+  measure_citus citus_import "$N" "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
+  measure_citus citus_force "$N" "$OUT/import" --db "$C" --force --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
+  measure_citus citus_reconcile_full "$EVENTS" "$OUT/reconcile" --db "$C" --full --as-of "$ASOF"
+  "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > /dev/null 2>&1
+  measure_citus citus_reconcile_incremental "$EVENTS" "$OUT/reconcile" --db "$C" --as-of "$ASOF"
+  CITUS_ROWS=$(psql "$C" -qAtc "SELECT string_agg(n, ', ') FROM (SELECT 'worker :' || p.nodeport || ' ' || sum(r.result::bigint) || ' events' AS n
+    FROM run_command_on_shards('token_events', 'SELECT count(*) FROM %s') r JOIN pg_dist_shard_placement p USING (shardid)
+    GROUP BY p.nodeport ORDER BY p.nodeport) x")
+fi
+
 echo "== embedded store (SQLite file, no server)"
 E="$OUT/embedded.db"
 rm -f "$E" "$E"-*
@@ -134,6 +201,18 @@ row import_events_same_ids "" ""
 row import_customers import_events_same_ids "target <= 1.2, peak RSS <= 150 MB"
 row embedded_import import_phones "target <= 2 (half the throughput)"
 row embedded_reconcile_full reconcile_full ""
+if [ -n "$CITUS" ]; then
+  row citus_import import_phones "target <= 2"
+  row citus_force import_force "target <= 2"
+  row citus_reconcile_full reconcile_full "target <= 2"
+  row citus_reconcile_incremental reconcile_incremental "target <= 2"
+  echo
+  echo "Citus, CPU seconds per node during each step:"
+  for n in citus_import citus_force citus_reconcile_full citus_reconcile_incremental; do
+    printf '  %-28s %s\n' "$n" "${SPLIT[$n]}"
+  done
+  echo "  rows: $CITUS_ROWS"
+fi
 echo "$json]}" > "$OUT/results.json"
 echo
 echo "JSON: $OUT/results.json"

@@ -252,11 +252,12 @@ func TestReimportWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		db := testdb.Open(t, dsn)
-		// Row versions: PostgreSQL's xmin and ctid of every row; SQLite's
-		// write log (every insert, update or delete of an event appends to it)
-		// and the tokens' ids.
-		q := [2]string{`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM token_events`,
-			`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM tokens`}
+		// Row versions: PostgreSQL's xmin and ctid of every row, in key
+		// order (on Citus rows of different shards share ctids); SQLite's
+		// write log (every insert, update or delete of an event appends to
+		// it) and the tokens' ids.
+		q := [2]string{`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY account_id, token_value, token_type, event, created_at) FROM token_events`,
+			`SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY account_id, token_value, token_type) FROM tokens`}
 		if testdb.IsSQLite(dsn) {
 			q = [2]string{`SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'token_writes'), 0)`,
 				`SELECT group_concat(id) FROM tokens`}

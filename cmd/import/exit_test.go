@@ -51,7 +51,7 @@ func TestExitCodes(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				dsn := tt.dsn
 				if dsn == "" {
-					dsn = be.New(t)
+					dsn = be.Pristine(t) // a usage error must leave it so
 				}
 				var out, errb bytes.Buffer
 				args := append(append([]string{"--db", dsn, "--retries", "1"}, base...), tt.args...)
@@ -75,7 +75,7 @@ func TestExitCodes(t *testing.T) {
 
 func TestNoMigrateRefuses(t *testing.T) {
 	testdb.EachBackend(t, func(t *testing.T, be testdb.Backend) {
-		dsn := be.New(t)
+		dsn := be.Pristine(t)
 		dir := t.TempDir()
 		good := writeFile(t, dir, "good.csv", []byte("email,created_at\nkari@example.no,2024-01-01\n"))
 		r := runImport(t, dsn, "", "--no-migrate", "--account", "P00000001", "--event", "e", good)

@@ -206,7 +206,7 @@ func TestNotARegularFile(t *testing.T) {
 			{fifo, "is a named pipe (FIFO), not a regular file"},
 			{"/dev/null", "is a device, not a regular file"},
 		} {
-			dsn := be.New(t)
+			dsn := be.Pristine(t)
 			done := make(chan result, 1)
 			go func() { done <- runImport(t, dsn, "", "--account", "P00000001", "--event", "e", tc.path) }()
 			select {

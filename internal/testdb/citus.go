@@ -31,18 +31,19 @@ func IsCitus(target string) bool {
 	return err == nil && u.Host == c.Host
 }
 
-// NewCitus gives t an empty database on the Citus cluster and returns the
-// coordinator's DSN for it. Without TOKENEVENTS_TEST_CITUS_DSN the test is
-// skipped, except under CI=true, where it fails.
-//
-// A database of the cluster costs seconds to make (one on the coordinator
-// and on every worker, each with the extension) and more to migrate (the
-// store distributes a thousand shards), so a test process keeps the ones
-// its tests are done with and hands them to later tests emptied: every
-// table's rows deleted and the run ids restarted, the schema left as the
-// store migrated it. Databases left by test processes that are gone are
-// dropped.
-func NewCitus(t testing.TB) string {
+// NewCitusPristine makes t a database on the Citus cluster that no store
+// has opened, and drops it when t ends.
+func NewCitusPristine(t testing.TB) string {
+	t.Helper()
+	base := citusBase(t)
+	dsn := createCitus(t, base)
+	t.Cleanup(func() { dropCitus(base, dsn) })
+	return dsn
+}
+
+// citusBase is the parsed TOKENEVENTS_TEST_CITUS_DSN; without one the test
+// is skipped, except under CI=true, where it fails.
+func citusBase(t testing.TB) *url.URL {
 	t.Helper()
 	if CitusDSN() == "" {
 		if os.Getenv("CI") == "true" {
@@ -54,6 +55,24 @@ func NewCitus(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("TOKENEVENTS_TEST_CITUS_DSN: %v", err)
 	}
+	return base
+}
+
+// NewCitus gives t an empty database on the Citus cluster and returns the
+// coordinator's DSN for it. Without TOKENEVENTS_TEST_CITUS_DSN the test is
+// skipped, except under CI=true, where it fails.
+//
+// A database of the cluster costs seconds to make (one on the coordinator
+// and on every worker, each with the extension) and more to migrate (the
+// store distributes a thousand shards), so a test process keeps the ones
+// its tests are done with and hands them to later tests emptied: every
+// table's rows deleted and the run ids restarted, the schema left as the
+// store migrated it. Databases left by test processes that are gone are
+// dropped. Backend.Pristine (NewCitusPristine) is a database no store has
+// opened.
+func NewCitus(t testing.TB) string {
+	t.Helper()
+	base := citusBase(t)
 	citusPool.sweep.Do(func() { dropStale(t, base) })
 	var dsn string
 	for dsn == "" {

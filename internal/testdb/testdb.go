@@ -34,13 +34,17 @@ import (
 type Backend struct {
 	Name string
 	// New creates an empty database for the test and returns what --db
-	// takes to name it.
+	// takes to name it. It may have the store's tables already, empty (a
+	// Citus database handed on from an earlier test).
 	New func(t testing.TB) string
+	// Pristine creates a database no store has opened yet, for tests of
+	// what a run does to the schema.
+	Pristine func(t testing.TB) string
 }
 
 // Backends is the table every integration test loops over.
 func Backends() []Backend {
-	return []Backend{{"postgres", New}, {"sqlite", NewSQLite}, {"citus", NewCitus}}
+	return []Backend{{"postgres", New, New}, {"sqlite", NewSQLite, NewSQLite}, {"citus", NewCitus, NewCitusPristine}}
 }
 
 // Each runs fn as a subtest per backend, with a fresh database.

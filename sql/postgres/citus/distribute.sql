@@ -18,9 +18,11 @@
 -- in the reconcile). Staged customers and the run bookkeeping (runs, files,
 -- sources, ledger, watermarks) stay small tables of the coordinator.
 --
--- Shards: four per worker node present now (at least 8), so that the
--- cluster can grow to four times its workers by moving shards
--- (citus_rebalance_start) without splitting them.
+-- Shards: the database's citus.shard_count where it is set (ALTER DATABASE
+-- … SET citus.shard_count = N before the first run), else four per
+-- worker node present now (at least 8), so that the cluster can grow to
+-- four times its workers by moving shards (citus_rebalance_start) without
+-- splitting them.
 
 -- The reconcile's decisions for one account, before they are stored
 -- (citus_reconcile_*.sql): on a single server one statement decides,
@@ -45,7 +47,9 @@ CREATE UNLOGGED TABLE IF NOT EXISTS tokenevents_internal.reconcile_decided (
 
 DO $$
 DECLARE
-    shards int := greatest(8, 4 * (SELECT count(*) FROM citus_get_active_worker_nodes()));
+    shards int := CASE WHEN (SELECT source FROM pg_settings WHERE name = 'citus.shard_count') = 'default'
+                       THEN greatest(8, 4 * (SELECT count(*) FROM citus_get_active_worker_nodes()))
+                       ELSE current_setting('citus.shard_count')::int END;
 BEGIN
     PERFORM create_distributed_table('tokens', 'token_value', shard_count => shards);
     PERFORM create_distributed_table('token_events', 'token_value', colocate_with => 'tokens');
@@ -56,5 +60,12 @@ BEGIN
     PERFORM create_distributed_table('tokenevents_internal.reconcile_work', 'token_value', colocate_with => 'tokens');
     PERFORM create_distributed_table('tokenevents_internal.reconcile_decided', 'token_value', colocate_with => 'tokens');
     PERFORM create_reference_table('customers');
+    -- create_distributed_table copies the rows a table already has to its
+    -- shards and leaves the originals, hidden, on the coordinator.
+    PERFORM truncate_local_data_after_distributing_table(t)
+    FROM unnest(ARRAY['tokens', 'token_events', 'token_statuses', 'reconcile_changes',
+                      'tokenevents_internal.import_stage', 'tokenevents_internal.import_stage_links',
+                      'tokenevents_internal.reconcile_work', 'tokenevents_internal.reconcile_decided',
+                      'customers']::regclass[]) AS t;
 END
 $$;

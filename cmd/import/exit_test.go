@@ -50,8 +50,11 @@ func TestExitCodes(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				dsn := tt.dsn
-				if dsn == "" {
+				switch {
+				case dsn == "" && tt.nothingDB:
 					dsn = be.Pristine(t) // a usage error must leave it so
+				case dsn == "":
+					dsn = be.New(t)
 				}
 				var out, errb bytes.Buffer
 				args := append(append([]string{"--db", dsn, "--retries", "1"}, base...), tt.args...)

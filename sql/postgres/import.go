@@ -233,6 +233,18 @@ func (d *DB) FinishImport(ctx context.Context, runID int64, outcome string, summ
 // by reading just that, and the next merge knows the table's size. The two
 // tables are done side by side: each read is a few seconds at 10^7 rows.
 func (d *DB) afterImport(ctx context.Context) error {
+	if d.citus {
+		for _, table := range []string{"token_events", "tokens"} {
+			var ok bool
+			if err := d.db.GetContext(ctx, &ok, query("citus_after_import"), table); err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%s: a shard's statistics were not refreshed", table)
+			}
+		}
+		return nil
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range []struct{ analyze, brin string }{
 		{`ANALYZE token_events`, "token_events_written"},

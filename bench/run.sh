@@ -158,12 +158,14 @@ if [ -n "$CITUS" ]; then
   echo "== Citus: the same import and reconcile on a coordinator and its workers"
   C=$(fresh_citus_db bench_citus)
   # distributing the schema (a thousand shards) is not the import's work
-  "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > /dev/null 2>&1
+  "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > "$OUT/citus_setup.out" 2>&1 ||
+    { echo "Citus setup import failed:" >&2; tail -5 "$OUT/citus_setup.out" >&2; exit 1; }
   psql "$C" -qAtc "TRUNCATE tokens, token_events; DELETE FROM import_files" >/dev/null
   measure_citus citus_import "$N" "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
   measure_citus citus_force "$N" "$OUT/import" --db "$C" --force --rejects "$OUT/rejects.csv" "$OUT/export-phones.csv"
   measure_citus citus_reconcile_full "$EVENTS" "$OUT/reconcile" --db "$C" --full --as-of "$ASOF"
-  "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > /dev/null 2>&1
+  "$OUT/import" --db "$C" --rejects "$OUT/rejects.csv" "$OUT/export-1pct.csv" > "$OUT/citus_1pct.out" 2>&1 ||
+    { echo "Citus 1% import failed:" >&2; tail -5 "$OUT/citus_1pct.out" >&2; exit 1; }
   measure_citus citus_reconcile_incremental "$EVENTS" "$OUT/reconcile" --db "$C" --as-of "$ASOF"
   CITUS_ROWS=$(psql "$C" -qAtc "SELECT string_agg(n, ', ') FROM (SELECT 'worker :' || p.nodeport || ' ' || sum(r.result::bigint) || ' events' AS n
     FROM run_command_on_shards('token_events', 'SELECT count(*) FROM %s') r JOIN pg_dist_shard_placement p USING (shardid)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	_ "embed"
 	"fmt"
 
@@ -69,6 +70,11 @@ func rowsOf(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (int64, err
 	return res.RowsAffected()
 }
 
+// errReplan: a Citus merge wrote other counts than its plan found, which
+// only another writer between the two can cause; the partition is merged
+// again.
+var errReplan = errors.New("the stored events changed during the merge")
+
 // citusStaged is what the ledger says a staged partition holds.
 type citusStaged struct {
 	Events    int64 `db:"staged_events"`
@@ -90,32 +96,35 @@ func mergeCitus(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID
 		return r, lk, cu, fmt.Errorf("ledger: %w", err)
 	}
 	r.Staged, lk.Staged = st.Events, st.Links
-	for _, c := range []struct {
-		n      *int64
-		q      string
-		staged int64
-	}{{&r.Distinct, "citus_merge_distinct", st.Events}, {&lk.Distinct, "citus_links_distinct", st.Links}} {
-		if c.staged > 0 {
-			if err := tx.GetContext(ctx, c.n, query(c.q), partition, sourceID); err != nil {
-				return r, lk, cu, fmt.Errorf("%s: %w", c.q, err)
-			}
+	if st.Events > 0 {
+		if err := tx.GetContext(ctx, &r, query("citus_merge_plan"), partition, sourceID); err != nil {
+			return r, lk, cu, fmt.Errorf("citus_merge_plan: %w", err)
+		}
+		r.Staged = st.Events
+	}
+	if st.Links > 0 {
+		if err := tx.GetContext(ctx, &lk.Distinct, query("citus_links_distinct"), partition, sourceID); err != nil {
+			return r, lk, cu, fmt.Errorf("citus_links_distinct: %w", err)
 		}
 	}
+	// What the plan found decides what runs: no new event, no new token
+	// (every stored event has its token); no changed event, no update.
+	var newTokens, changed, inserted int64
 	steps := []struct {
 		n    *int64
 		q    string
 		args []any
-		skip bool
+		run  bool
 	}{
-		{&r.NewTokens, "citus_merge_tokens", []any{partition, sourceID, seq}, st.Events == 0},
-		{&r.Changed, "citus_merge_changed", []any{partition, sourceID, runID, seq}, st.Events == 0},
-		{&r.Inserted, "citus_merge_new", []any{partition, sourceID, runID, seq}, st.Events == 0},
-		{&lk.Moved, "citus_links_update", []any{partition, sourceID, seq, false}, st.Links == 0},
-		{&lk.Linked, "citus_links_update", []any{partition, sourceID, seq, true}, st.Links == 0},
-		{&lk.NewTokens, "citus_links_new", []any{partition, sourceID, seq}, st.Links == 0},
+		{&newTokens, "citus_merge_tokens", []any{partition, sourceID, seq}, r.Inserted > 0},
+		{&changed, "citus_merge_changed", []any{partition, sourceID, runID, seq}, r.Changed > 0},
+		{&inserted, pick(r.Inserted == r.Distinct, "citus_merge_new_only", "citus_merge_new"), []any{partition, sourceID, runID, seq}, r.Inserted > 0},
+		{&lk.Moved, "citus_links_update", []any{partition, sourceID, seq, false}, st.Links > 0},
+		{&lk.Linked, "citus_links_update", []any{partition, sourceID, seq, true}, st.Links > 0},
+		{&lk.NewTokens, "citus_links_new", []any{partition, sourceID, seq}, st.Links > 0},
 	}
 	for _, s := range steps {
-		if s.skip {
+		if !s.run {
 			continue
 		}
 		n, err := rowsOf(ctx, tx, query(s.q), s.args...)
@@ -123,6 +132,12 @@ func mergeCitus(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID
 			return r, lk, cu, fmt.Errorf("%s: %w", s.q, err)
 		}
 		*s.n = n
+	}
+	r.NewTokens = newTokens
+	if changed != r.Changed || inserted != r.Inserted {
+		// Only one import runs at a time; another writer changed these
+		// keys between the plan and the writes. Merge the partition again.
+		return r, lk, cu, errReplan
 	}
 	if st.Customers > 0 {
 		if err := tx.GetContext(ctx, &cu, query("citus_customers_count"), partition, sourceID); err != nil {

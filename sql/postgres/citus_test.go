@@ -54,10 +54,11 @@ func TestCitusStatementsRunPerShard(t *testing.T) {
 		name string
 		args []any
 	}{
-		{"citus_merge_distinct", []any{0, sourceID}},
+		{"citus_merge_plan", []any{0, sourceID}},
 		{"citus_merge_tokens", []any{0, sourceID, seq}},
 		{"citus_merge_changed", []any{0, sourceID, runID, seq}},
 		{"citus_merge_new", []any{0, sourceID, runID, seq}},
+		{"citus_merge_new_only", []any{0, sourceID, runID, seq}},
 		{"citus_links_distinct", []any{0, sourceID}},
 		{"citus_links_update", []any{0, sourceID, seq, true}},
 		{"citus_links_new", []any{0, sourceID, seq}},

@@ -18,9 +18,9 @@ func (d *DB) MergePartition(ctx context.Context, runID, sourceID int64, partitio
 	c, err := retryValue(ctx, d, "merge", func() (tokenevents.MergeCounts, error) {
 		return d.mergeOnce(ctx, runID, sourceID, partition, "merge_partition")
 	})
-	if uniqueViolation(err) {
+	if uniqueViolation(err) || errors.Is(err, errReplan) {
 		// Another writer inserted one of these keys meanwhile: merge with
-		// upserts instead, which tolerate that.
+		// upserts instead, which tolerate that (on Citus: merge again).
 		d.log.Warn("events were written by someone else during the merge; merging the partition again with upserts", "partition", partition)
 		c, err = retryValue(ctx, d, "merge", func() (tokenevents.MergeCounts, error) {
 			return d.mergeOnce(ctx, runID, sourceID, partition, "merge_partition_upsert")

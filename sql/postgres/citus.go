@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	_ "embed"
+	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -32,14 +33,26 @@ func detectCitus(ctx context.Context, conn *sqlx.Conn) (bool, error) {
 // distribute spreads the tables over the cluster once: on a new database,
 // or on a single-server database restored onto a coordinator (its rows
 // move to the workers). Called by migrate, under the migration lock.
-func (d *DB) distribute(ctx context.Context, conn *sqlx.Conn) error {
+func (d *DB) distribute(ctx context.Context, conn *sqlx.Conn, noMigrate bool) error {
 	var done bool
 	if err := conn.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'tokens'::regclass)`); err != nil {
 		return fmt.Errorf("citus: %w", err)
 	}
-	if done {
-		return nil
+	if !done && noMigrate {
+		return fmt.Errorf("%w: the tables are not distributed over the Citus cluster yet (run once without --no-migrate)", tokenevents.ErrUsage)
 	}
+	if !done {
+		if err := d.distributeOnce(ctx, conn); err != nil {
+			return err
+		}
+	}
+	if err := conn.GetContext(ctx, &d.shards, `SELECT shard_count FROM citus_tables WHERE table_name = 'tokens'::regclass`); err != nil {
+		return fmt.Errorf("citus: %w", err)
+	}
+	return nil
+}
+
+func (d *DB) distributeOnce(ctx context.Context, conn *sqlx.Conn) error {
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("citus: %w", err)
@@ -86,65 +99,22 @@ type citusStaged struct {
 // transaction, with the statements of queries/citus_merge_*.sql,
 // citus_links_*.sql and citus_customers_*.sql, and counts as the
 // single-server merge does.
-func mergeCitus(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID, seq int64) (mergeFigures, linkCounts, customerCounts, error) {
-	var r mergeFigures
-	var lk linkCounts
-	var cu customerCounts
+func mergeCitus(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID, seq int64) (r mergeFigures, lk linkCounts, cu customerCounts, err error) {
 	var st citusStaged
-	if err := tx.GetContext(ctx, &st, `SELECT staged_events, staged_links, staged_customers FROM tokenevents_internal.import_ledger
-		WHERE source_id = $1 AND partition = $2`, sourceID, partition); err != nil {
+	err = tx.GetContext(ctx, &st, `SELECT staged_events, staged_links, staged_customers FROM tokenevents_internal.import_ledger
+		WHERE source_id = $1 AND partition = $2`, sourceID, partition)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return r, lk, cu, fmt.Errorf("ledger: %w", err)
 	}
-	r.Staged, lk.Staged = st.Events, st.Links
-	if st.Events > 0 {
-		if err := tx.GetContext(ctx, &r, query("citus_merge_plan"), partition, sourceID); err != nil {
-			return r, lk, cu, fmt.Errorf("citus_merge_plan: %w", err)
-		}
-		r.Staged = st.Events
-	}
-	if st.Links > 0 {
-		if err := tx.GetContext(ctx, &lk.Distinct, query("citus_links_distinct"), partition, sourceID); err != nil {
-			return r, lk, cu, fmt.Errorf("citus_links_distinct: %w", err)
-		}
-	}
-	// What the plan found decides what runs: no new event, no new token
-	// (every stored event has its token); no changed event, no update.
-	var newTokens, changed, inserted int64
-	steps := []struct {
-		n    *int64
-		q    string
-		args []any
-		run  bool
-	}{
-		{&newTokens, "citus_merge_tokens", []any{partition, sourceID, seq}, r.Inserted > 0},
-		{&changed, "citus_merge_changed", []any{partition, sourceID, runID, seq}, r.Changed > 0},
-		{&inserted, pick(r.Inserted == r.Distinct, "citus_merge_new_only", "citus_merge_new"), []any{partition, sourceID, runID, seq}, r.Inserted > 0},
-		{&lk.Moved, "citus_links_update", []any{partition, sourceID, seq, false}, st.Links > 0},
-		{&lk.Linked, "citus_links_update", []any{partition, sourceID, seq, true}, st.Links > 0},
-		{&lk.NewTokens, "citus_links_new", []any{partition, sourceID, seq}, st.Links > 0},
-	}
-	for _, s := range steps {
-		if !s.run {
-			continue
-		}
-		n, err := rowsOf(ctx, tx, query(s.q), s.args...)
-		if err != nil {
-			return r, lk, cu, fmt.Errorf("%s: %w", s.q, err)
-		}
-		*s.n = n
-	}
-	r.NewTokens = newTokens
-	if changed != r.Changed || inserted != r.Inserted {
-		// Only one import runs at a time; another writer changed these
-		// keys between the plan and the writes. Merge the partition again.
-		return r, lk, cu, errReplan
+	if r, lk, err = mergeCitusEventsAndLinks(ctx, tx, partition, sourceID, runID, seq, st); err != nil {
+		return r, lk, cu, err
 	}
 	if st.Customers > 0 {
 		if err := tx.GetContext(ctx, &cu, query("citus_customers_count"), partition, sourceID); err != nil {
-			return r, lk, cu, err
+			return r, lk, cu, fmt.Errorf("citus_customers_count: %w", err)
 		}
 		cu.Staged = st.Customers
-		if _, err := rowsOf(ctx, tx, query("citus_customers_upsert"), partition, sourceID, seq); err != nil {
+		if _, err := tx.ExecContext(ctx, query("citus_customers_upsert"), partition, sourceID, seq); err != nil {
 			return r, lk, cu, fmt.Errorf("citus_customers_upsert: %w", err)
 		}
 	}
@@ -163,6 +133,54 @@ func mergeCitus(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID
 		}
 	}
 	return r, lk, cu, nil
+}
+
+// mergeCitusEventsAndLinks merges a partition's staged events and links:
+// one read plans the events' merge (citus_merge_plan.sql), and only the
+// writes it calls for run.
+func mergeCitusEventsAndLinks(ctx context.Context, tx *sqlx.Tx, partition int, sourceID, runID, seq int64, st citusStaged) (r mergeFigures, lk linkCounts, err error) {
+	if st.Events > 0 {
+		if err := tx.GetContext(ctx, &r, query("citus_merge_plan"), partition, sourceID); err != nil {
+			return r, lk, fmt.Errorf("citus_merge_plan: %w", err)
+		}
+	}
+	if st.Links > 0 {
+		if err := tx.GetContext(ctx, &lk.Distinct, query("citus_links_distinct"), partition, sourceID); err != nil {
+			return r, lk, fmt.Errorf("citus_links_distinct: %w", err)
+		}
+	}
+	r.Staged, lk.Staged = st.Events, st.Links
+	// No new event, no new token (every stored event has its token); no
+	// changed event, no update; all of them new, no probe for stored ones.
+	var changed, inserted int64
+	for _, s := range []struct {
+		n    *int64
+		q    string
+		args []any
+		run  bool
+	}{
+		{&r.NewTokens, "citus_merge_tokens", []any{partition, sourceID, seq}, r.Inserted > 0},
+		{&changed, "citus_merge_changed", []any{partition, sourceID, runID, seq}, r.Changed > 0},
+		{&inserted, pick(r.Inserted == r.Distinct, "citus_merge_new_only", "citus_merge_new"), []any{partition, sourceID, runID, seq}, r.Inserted > 0},
+		{&lk.Moved, "citus_links_update", []any{partition, sourceID, seq, false}, st.Links > 0},
+		{&lk.Linked, "citus_links_update", []any{partition, sourceID, seq, true}, st.Links > 0},
+		{&lk.NewTokens, "citus_links_new", []any{partition, sourceID, seq}, st.Links > 0},
+	} {
+		if !s.run {
+			continue
+		}
+		n, err := rowsOf(ctx, tx, query(s.q), s.args...)
+		if err != nil {
+			return r, lk, fmt.Errorf("%s: %w", s.q, err)
+		}
+		*s.n = n
+	}
+	if changed != r.Changed || inserted != r.Inserted {
+		// Only one import runs at a time; another writer changed these
+		// keys between the plan and the writes. Merge the partition again.
+		return r, lk, errReplan
+	}
+	return r, lk, nil
 }
 
 // reconcileRangeCitus recomputes one key range of an account on Citus, in

@@ -56,6 +56,10 @@ type DB struct {
 	lockTimeout time.Duration
 	// citus is set when the database is a Citus coordinator (citus.go).
 	citus bool
+	// shards is how many shards the token tables have (1 on one server):
+	// a reconcile range is spread over them, so on Citus a range holds
+	// that many times the tokens of a single server's.
+	shards int64
 }
 
 // waitLock takes an advisory lock on conn (lockQuery with args) after a
@@ -194,7 +198,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.Retry.Attempts == 0 {
 		opts.Retry = DefaultRetry
 	}
-	d := &DB{db: sqlx.NewDb(sqldb, "postgres"), log: opts.Logger, retry: opts.Retry, lockTimeout: lockTimeout(opts.LockTimeout, opts.NoWait)}
+	d := &DB{db: sqlx.NewDb(sqldb, "postgres"), log: opts.Logger, retry: opts.Retry, lockTimeout: lockTimeout(opts.LockTimeout, opts.NoWait), shards: 1}
 	err = d.retry.Do(ctx, d.log, "connect", func() error { return d.db.PingContext(ctx) })
 	if configurationError(err) {
 		return nil, errors.Join(fmt.Errorf("%w: connect: %v", tokenevents.ErrUsage, err), d.db.Close())
@@ -299,8 +303,8 @@ func (d *DB) migrate(ctx context.Context, noMigrate bool) (err error) {
 	if d.citus, err = detectCitus(ctx, conn); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if d.citus && !noMigrate {
-		return d.distribute(ctx, conn)
+	if d.citus {
+		return d.distribute(ctx, conn, noMigrate)
 	}
 	return nil
 }

@@ -118,7 +118,7 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 				return total, fmt.Errorf("reconcile %s: %w", account, err)
 			}
 			if !tokenevents.PreferFull(n, tokens) {
-				return d.reconcileRanges(ctx, runID, account, o, false, rangesFor(n, workRangeRows), mark)
+				return d.reconcileRanges(ctx, runID, account, o, false, rangesFor(n, workRangeRows*d.shards), mark)
 			}
 			d.log.Info("most tokens changed since the last reconcile; recomputing every token (the same statuses, faster)",
 				"account_id", account, "changed", n)
@@ -130,7 +130,7 @@ func (d *DB) ReconcileAccount(ctx context.Context, runID int64, account string, 
 	if err != nil {
 		return total, fmt.Errorf("reconcile %s: %w", account, err)
 	}
-	return d.reconcileRanges(ctx, runID, account, o, full, rangesFor(n, rangeRows), mark)
+	return d.reconcileRanges(ctx, runID, account, o, full, rangesFor(n, rangeRows*d.shards), mark)
 }
 
 // countTokens counts an account's tokens as far as limit. On Citus the

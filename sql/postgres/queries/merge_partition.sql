@@ -1,7 +1,7 @@
 -- Merges one staged partition of a source into tokens and token_events and
--- counts what happened. $1 partition, $2 source id, $3 run id, $4 the write sequence number
--- of the transaction (written_seq); $5 the
--- staged accounts, $6 and $7 the lowest and highest staged token value
+-- counts what happened. $1 partition, $2 source id, $3 run id, $4 the
+-- transaction's write sequence number (written_seq); $5 the staged
+-- accounts, $6 and $7 the lowest and highest staged token value
 -- (staged_ranges.sql).
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
 -- event key, sorted by token. merge_partition_new.sql does the same job

@@ -1,8 +1,8 @@
 -- Merges one staged partition of a source into key ranges where nothing is
 -- stored yet (staged_ranges.sql said so): every event and every token
 -- is new, so they go in by plain INSERT without a probe per row. Counts what
--- happened. $1 partition, $2 source id, $3 run id, $4 the write sequence number
--- of the transaction (written_seq).
+-- happened. $1 partition, $2 source id, $3 run id, $4 the transaction's
+-- write sequence number (written_seq).
 -- Appended to merge_staged.sql, which gives d: the last occurrence of each
 -- event key, sorted by token.
 -- f: d with the first event of each token marked; the window's order is

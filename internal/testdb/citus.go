@@ -117,20 +117,9 @@ func createCitus(t testing.TB, base *url.URL) string {
 	t.Helper()
 	coord := openAt(t, base, base.Host, base.Path)
 	defer coord.Close()
-	var workers []string
-	rows, err := coord.Query(`SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes() ORDER BY 1`)
-	if err != nil {
-		t.Fatalf("Citus workers at %s: %v", CitusDSN(), err)
-	}
-	for rows.Next() {
-		var w string
-		if err := rows.Scan(&w); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, w)
-	}
-	if err := rows.Err(); err != nil || len(workers) == 0 {
-		t.Fatalf("Citus workers: %v (found %d)", err, len(workers))
+	workers, err := citusWorkers(coord)
+	if err != nil || len(workers) == 0 {
+		t.Fatalf("Citus workers at %s: %v (found %d)", CitusDSN(), err, len(workers))
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -243,16 +232,8 @@ func dropCitus(base *url.URL, dsn string) {
 		return
 	}
 	defer coord.Close()
-	hosts := []string{base.Host}
-	if rows, err := coord.Query(`SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes()`); err == nil {
-		for rows.Next() {
-			var w string
-			if rows.Scan(&w) == nil {
-				hosts = append(hosts, w)
-			}
-		}
-		rows.Close()
-	}
+	workers, _ := citusWorkers(coord) // as far as it can
+	hosts := append([]string{base.Host}, workers...)
 	for _, h := range hosts {
 		if db, err := sql.Open("postgres", dsnAt(base, h, base.Path)); err == nil {
 			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") // a name of ours, from the catalog
@@ -268,21 +249,34 @@ func WorkerDSNs(t testing.TB, target string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := Open(t, target)
-	rows, err := db.Query(`SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes() ORDER BY 1`)
+	workers, err := citusWorkers(Open(t, target))
 	if err != nil {
 		t.Fatalf("Citus workers: %v", err)
+	}
+	var out []string
+	for _, w := range workers {
+		out = append(out, dsnAt(u, w, u.Path))
+	}
+	return out
+}
+
+// citusWorkers lists the active worker nodes of the coordinator db is
+// connected to, as host:port.
+func citusWorkers(db *sql.DB) ([]string, error) {
+	rows, err := db.Query(`SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes() ORDER BY 1`)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var w string
 		if err := rows.Scan(&w); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		out = append(out, dsnAt(u, w, u.Path))
+		out = append(out, w)
 	}
-	return out
+	return out, rows.Err()
 }
 
 func splitHost(hostport string) (string, int) {

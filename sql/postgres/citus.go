@@ -161,7 +161,7 @@ func mergeCitusEventsAndLinks(ctx context.Context, tx *sqlx.Tx, partition int, s
 	}{
 		{&r.NewTokens, "citus_merge_tokens", []any{partition, sourceID, seq}, r.Inserted > 0},
 		{&changed, "citus_merge_changed", []any{partition, sourceID, runID, seq}, r.Changed > 0},
-		{&inserted, pick(r.Inserted == r.Distinct, "citus_merge_new_only", "citus_merge_new"), []any{partition, sourceID, runID, seq}, r.Inserted > 0},
+		{&inserted, "citus_merge_new", []any{partition, sourceID, runID, seq, r.Inserted == r.Distinct}, r.Inserted > 0},
 		{&lk.Moved, "citus_links_update", []any{partition, sourceID, seq, false}, st.Links > 0},
 		{&lk.Linked, "citus_links_update", []any{partition, sourceID, seq, true}, st.Links > 0},
 		{&lk.NewTokens, "citus_links_new", []any{partition, sourceID, seq}, st.Links > 0},

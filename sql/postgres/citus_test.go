@@ -51,30 +51,34 @@ func TestCitusStatementsRunPerShard(t *testing.T) {
 	asOf := time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
 	const seq = 1
 	for _, c := range []struct {
-		name string
-		args []any
+		name    string
+		args    []any
+		without string // a plan node the statement must not have
 	}{
-		{"citus_merge_plan", []any{0, sourceID}},
-		{"citus_merge_tokens", []any{0, sourceID, seq}},
-		{"citus_merge_changed", []any{0, sourceID, runID, seq}},
-		{"citus_merge_new", []any{0, sourceID, runID, seq}},
-		{"citus_merge_new_only", []any{0, sourceID, runID, seq}},
-		{"citus_links_distinct", []any{0, sourceID}},
-		{"citus_links_update", []any{0, sourceID, seq, true}},
-		{"citus_links_new", []any{0, sourceID, seq}},
-		{"reconcile_candidates", []any{runID, "P00000001", 0, asOf}},
-		{"citus_reconcile_decide_full", []any{runID, "P00000001", "", "~", asOf}},
-		{"citus_reconcile_decide_work", []any{runID, "P00000001", "", "~", asOf}},
-		{"citus_reconcile_changes", []any{runID, "P00000001", "", "~", asOf}},
-		{"citus_reconcile_store", []any{runID, "P00000001", "", "~", asOf}},
-		{"citus_reconcile_counts", []any{runID, "P00000001", "", "~"}},
-		{"citus_reconcile_clear", []any{runID, "P00000001", "", "~"}},
+		{"citus_merge_plan", []any{0, sourceID}, ""},
+		{"citus_merge_tokens", []any{0, sourceID, seq}, ""},
+		{"citus_merge_changed", []any{0, sourceID, runID, seq}, ""},
+		{"citus_merge_new", []any{0, sourceID, runID, seq, false}, ""},
+		{"citus_merge_new", []any{0, sourceID, runID, seq, true}, "Anti Join"}, // a first import probes nothing
+		{"citus_links_distinct", []any{0, sourceID}, ""},
+		{"citus_links_update", []any{0, sourceID, seq, true}, ""},
+		{"citus_links_new", []any{0, sourceID, seq}, ""},
+		{"reconcile_candidates", []any{runID, "P00000001", 0, asOf}, ""},
+		{"citus_reconcile_decide_full", []any{runID, "P00000001", "", "~", asOf}, ""},
+		{"citus_reconcile_decide_work", []any{runID, "P00000001", "", "~", asOf}, ""},
+		{"citus_reconcile_changes", []any{runID, "P00000001", "", "~", asOf}, ""},
+		{"citus_reconcile_store", []any{runID, "P00000001", "", "~", asOf}, ""},
+		{"citus_reconcile_counts", []any{runID, "P00000001", "", "~"}, ""},
+		{"citus_reconcile_clear", []any{runID, "P00000001", "", "~"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			plan := explain(t, d, query(c.name), c.args...)
 			t.Logf("EXPLAIN %s:\n%s", c.name, plan)
 			if !strings.Contains(plan, fmt.Sprintf("Task Count: %d\n", shards)) {
 				t.Errorf("%s does not run as one task per shard (%d)", c.name, shards)
+			}
+			if c.without != "" && strings.Contains(plan, c.without) {
+				t.Errorf("%s: %q in its plan", c.name, c.without)
 			}
 			for _, through := range []string{"Distributed Subplan", "pull to coordinator", "repartition", "Repartition"} {
 				if strings.Contains(plan, through) {

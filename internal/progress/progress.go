@@ -50,11 +50,15 @@ type Display struct {
 	out   io.Writer
 	every time.Duration
 
-	mu      sync.Mutex
-	bars    *mpb.Progress // nil when not drawing, and once closed
-	refresh chan any
-	active  map[*tokenevents.Meter]*phase
-	log     *slog.Logger
+	mu sync.Mutex
+	// emitting is held while update shows the phases it took and while
+	// End removes one, so that once End returns no record or bar update
+	// for that phase can still be on its way.
+	emitting sync.Mutex
+	bars     *mpb.Progress // nil when not drawing, and once closed
+	refresh  chan any
+	active   map[*tokenevents.Meter]*phase
+	log      *slog.Logger
 
 	started bool
 	stop    chan struct{}
@@ -153,6 +157,8 @@ func (d *Display) Begin(m *tokenevents.Meter) {
 // End shows a phase as over: a completed one at 100%, one that failed or
 // was interrupted where it stopped.
 func (d *Display) End(m *tokenevents.Meter, completed bool) {
+	d.emitting.Lock()
+	defer d.emitting.Unlock()
 	d.mu.Lock()
 	ph := d.active[m]
 	delete(d.active, m)
@@ -200,6 +206,19 @@ func (d *Display) Close() {
 // update moves the bars to their meters' counts, or writes a record per
 // phase.
 func (d *Display) update(ctx context.Context) {
+	d.emitPhases(ctx)
+	if d.refresh != nil {
+		select {
+		case d.refresh <- time.Now():
+		case <-d.stop:
+		}
+	}
+}
+
+// emitPhases moves each running phase's bar, or writes its record.
+func (d *Display) emitPhases(ctx context.Context) {
+	d.emitting.Lock()
+	defer d.emitting.Unlock()
 	d.mu.Lock()
 	phases := make([]*phase, 0, len(d.active))
 	for _, ph := range d.active {
@@ -213,12 +232,6 @@ func (d *Display) update(ctx context.Context) {
 		}
 		if d.log != nil {
 			d.log.LogAttrs(ctx, slog.LevelInfo, "progress", ph.figures().attrs()...)
-		}
-	}
-	if d.refresh != nil {
-		select {
-		case d.refresh <- time.Now():
-		case <-d.stop:
 		}
 	}
 }

@@ -128,7 +128,7 @@ func closureMatches(prog *syntax.Prog, set []int, atEnd bool) bool {
 }
 
 // full reports whether the whole of digits matches.
-func (d *digitDFA) full(digits string) bool {
+func (d *digitDFA) full(digits []byte) bool {
 	s := int32(0)
 	for i := 0; i < len(digits); i++ {
 		s = d.next[s][digits[i]-'0']
@@ -140,7 +140,7 @@ func (d *digitDFA) full(digits string) bool {
 }
 
 // prefix reports whether some prefix of digits (possibly empty) matches.
-func (d *digitDFA) prefix(digits string) bool {
+func (d *digitDFA) prefix(digits []byte) bool {
 	s := int32(0)
 	if d.seen[s] {
 		return true

@@ -129,8 +129,11 @@ func (p *Phones) Normalize(s string) (string, error) {
 	// The fast path's automata take a moment to build: only runs that
 	// meet a phone number pay for them.
 	p.fastOnce.Do(func() { p.fast = newFastPhone(p.region) })
-	if e164, ok := p.fast.normalize(s); ok {
+	switch e164, v := p.fast.normalize(s); v {
+	case fastValid:
 		return e164, nil
+	case fastInvalid:
+		return "", ErrPhoneInvalid
 	}
 	return p.slow(s)
 }

@@ -1,6 +1,7 @@
 package hashing
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/nyaruka/phonenumbers"
@@ -15,13 +16,19 @@ var fastRegions = []string{"NO", "SE", "DK", "FI", "GB", "DE", "US", "FR", "IT",
 func checkSame(t *testing.T, p *Phones, s string) bool {
 	t.Helper()
 	p.fastOnce.Do(func() { p.fast = newFastPhone(p.region) })
-	got, ok := p.fast.normalize(s)
-	if !ok {
-		return false
-	}
+	got, v := p.fast.normalize(s)
 	want, err := p.slow(s)
-	if err != nil || got != want {
-		t.Fatalf("region %s, %q: fast path %q, libphonenumber %q (%v)", p.region, s, got, want, err)
+	switch v {
+	case fastUnsure:
+		return false
+	case fastInvalid:
+		if !errors.Is(err, ErrPhoneInvalid) {
+			t.Fatalf("region %s, %q: fast path: not a valid number; libphonenumber %q (%v)", p.region, s, want, err)
+		}
+	default:
+		if err != nil || got != want {
+			t.Fatalf("region %s, %q: fast path %q, libphonenumber %q (%v)", p.region, s, got, want, err)
+		}
 	}
 	return true
 }
@@ -89,6 +96,13 @@ func TestPhoneFastPathMatchesLibrary(t *testing.T) {
 	for _, s := range []string{"+47 912 34 567", "0047 91234567", "912 34 567", "91234567", "+4791234567", "(+47) 912-34-567", "4791234567", "+46 70 123 45 67", "0046701234567", "+46701234567"} {
 		if !checkSame(t, p, s) {
 			t.Errorf("%q did not take the fast path", s)
+		}
+	}
+	// Nor may the numbers of noisy exports that are not valid: Norwegian
+	// numbers in the unassigned 43 range, written in the same forms.
+	for _, s := range []string{"+47 432 12 345", "0047 43212345", "432 12 345", "43212345", "(+47) 432-12-345", "4743212345", "+46 70 123 45"} {
+		if _, v := p.fast.normalize(s); v != fastInvalid || !checkSame(t, p, s) {
+			t.Errorf("%q: fast path verdict %d, want not valid", s, v)
 		}
 	}
 }

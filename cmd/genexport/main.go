@@ -33,6 +33,8 @@ func run(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer
 	fs.IntVar(&c.Tokens, "people", 0, "distinct people (default rows/2)")
 	fs.Float64Var(&c.BadRate, "bad", 0, "share of bad rows")
 	fs.Float64Var(&c.DupRate, "dup", 0.02, "share of rows repeating an earlier key")
+	fs.Float64Var(&c.InvalidPhones, "invalid-phones", 0, "share of phone numbers that are not valid numbers")
+	fs.Float64Var(&c.InvalidEmails, "invalid-emails", 0, "share of e-mail addresses that are not valid")
 	fs.BoolVar(&c.CRLF, "crlf", false, "CRLF line ends")
 	fs.BoolVar(&c.Sequential, "sequential", false, "row i is person i (an events and a customers export then share identifiers)")
 	customers := fs.Bool("customers", false, "write a loyalty customers export (import --customers) instead")

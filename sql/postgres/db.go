@@ -56,6 +56,10 @@ type DB struct {
 	lockTimeout time.Duration
 	// citus is set when the database is a Citus coordinator (citus.go).
 	citus bool
+	// linksStaged is set once this process staged or merged links: on
+	// Citus a file's end then empties the links' stage as well as the
+	// events' (emptying one costs a second there: a file per shard).
+	linksStaged atomic.Bool
 	// shards is how many shards the token tables have (1 on one server):
 	// a reconcile range is spread over them, so on Citus a range holds
 	// that many times the tokens of a single server's.

@@ -151,6 +151,9 @@ func (d *DB) stageOnce(ctx context.Context, b *tokenevents.Batch) error {
 	if len(b.Customers)+len(b.Links) > 0 {
 		others, split = encodeOthers(nil, b)
 	}
+	if len(b.Links) > 0 {
+		d.linksStaged.Store(true)
+	}
 	return errors.Join(conn.Raw(func(dc any) error { return stageRaw(ctx, dc, b, *buf, others, split) }), conn.Close())
 }
 
@@ -174,7 +177,7 @@ func (d *DB) StagingDone(ctx context.Context, sourceID int64) error {
 func (d *DB) FinishFile(ctx context.Context, runID, sourceID int64, f tokenevents.ImportFile, discard bool) error {
 	err := d.retry.Do(ctx, d.log, "finish file", func() error {
 		return d.inTx(ctx, func(tx *sqlx.Tx) error {
-			return finishFileTx(ctx, tx, runID, sourceID, f, discard)
+			return d.finishFileTx(ctx, tx, runID, sourceID, f, discard)
 		})
 	})
 	if err != nil {
@@ -183,7 +186,7 @@ func (d *DB) FinishFile(ctx context.Context, runID, sourceID int64, f tokenevent
 	return nil
 }
 
-func finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tokenevents.ImportFile, discard bool) error {
+func (d *DB) finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tokenevents.ImportFile, discard bool) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO import_files (run_id, file_index, name, content_digest, options_digest,
 			outcome, rows_read, rows_rejected, events) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (run_id, file_index) DO NOTHING`,
@@ -198,6 +201,20 @@ func finishFileTx(ctx context.Context, tx *sqlx.Tx, runID, sourceID int64, f tok
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+stage+` WHERE source_id = $1`, sourceID); err != nil {
 				return err
 			}
+		}
+	}
+	if d.citus && f.Outcome == "done" {
+		// Citus merges leave the rows they merged (see finishMerge). Files
+		// are imported one after the other under the import lock, so the
+		// distributed stages now hold only those and the rows of abandoned
+		// sources, as a single server's merges truncate them too (an
+		// abandoned source's ledger notices, and it is staged again).
+		stages := "tokenevents_internal.import_stage"
+		if d.linksStaged.Load() {
+			stages += ", tokenevents_internal.import_stage_links"
+		}
+		if _, err := tx.ExecContext(ctx, `TRUNCATE `+stages); err != nil {
+			return err
 		}
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM tokenevents_internal.import_sources WHERE id = $1`, sourceID)

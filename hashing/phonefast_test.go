@@ -165,3 +165,24 @@ func TestFastRulesLoad(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNormalizePhoneInvalid: numbers of a noisy export that are not
+// valid, answered by the fast path (fast) and by the library (library).
+func BenchmarkNormalizePhoneInvalid(b *testing.B) {
+	p, _ := NewPhones("NO")
+	invalid := []string{"+47 432 12 345", "0047 43212345", "432 12 345", "43212345", "(+47) 432-12-345", "4743212345"}
+	b.Run("fast", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := p.Normalize(invalid[i%len(invalid)]); !errors.Is(err, ErrPhoneInvalid) {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("library", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := p.slow(invalid[i%len(invalid)]); !errors.Is(err, ErrPhoneInvalid) {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -94,6 +94,13 @@ func TestLoyaltyMigration(t *testing.T) {
 		if after := state(); after != before {
 			t.Errorf("replaying an older export changed customers, links or events:\n%s\nwas:\n%s", after, before)
 		}
+		// Every file is done: nothing is left staged (on Citus the merges
+		// leave their rows and the file's end empties the stages).
+		for _, stage := range []string{"import_stage", "import_stage_links", "import_stage_customers"} {
+			if n := testdb.Count(t, db, `SELECT count(*) FROM `+stage); n != 0 {
+				t.Errorf("%s: %d rows left after the files were done", stage, n)
+			}
+		}
 	})
 }
 

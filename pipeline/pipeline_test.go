@@ -225,8 +225,9 @@ func TestInterruptedRunResumes(t *testing.T) {
 				if strings.Join(got, "\n") != strings.Join(want, "\n") {
 					t.Fatalf("resumed state differs from a clean run: %d vs %d events", len(got), len(want))
 				}
+				db := testdb.Open(t, dsn)
 				for _, q := range []string{`SELECT count(*) FROM import_ledger`, `SELECT count(*) FROM import_sources`, `SELECT count(*) FROM import_stage`} {
-					if n := testdb.Count(t, testdb.Open(t, dsn), q); n != 0 {
+					if n := testdb.Count(t, db, q); n != 0 {
 						t.Errorf("%s: %d rows left after the file was done", q, n)
 					}
 				}

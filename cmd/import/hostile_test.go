@@ -244,9 +244,13 @@ func TestInterruptBlockedStdin(t *testing.T) {
 		go func() {
 			done <- run(ctx, []string{"--db", dsn, "--account", "P00000001", "--event", "e", "-"}, pr, &bytes.Buffer{}, &stderr)
 		}()
+		// One pool for the polls: a pool per poll kept its connection to
+		// the test's end, and past the server's max_connections the run
+		// itself could not connect.
+		db := testdb.Open(t, dsn)
 		waitFor(t, func() bool { // the run has started; its next read blocks
 			var n int64
-			err := testdb.Open(t, dsn).QueryRow(`SELECT count(*) FROM import_runs`).Scan(&n)
+			err := db.QueryRow(`SELECT count(*) FROM import_runs`).Scan(&n)
 			return err == nil && n > 0
 		})
 		start := time.Now()
@@ -268,10 +272,11 @@ func TestInterruptBlockedStdin(t *testing.T) {
 	})
 }
 
-// waitFor polls cond for up to 20 seconds.
+// waitFor polls cond until it holds, for a run to get somewhere (not a
+// timing assertion: the deadline only stops a run that never gets there).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if cond() {
 			return
 		}

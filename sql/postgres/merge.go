@@ -77,22 +77,22 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 	return d.mergeCounts(r, lk, cu), nil
 }
 
-// finishMerge empties a merged partition's stage of events and marks it
-// merged in the ledger, in the merge's transaction.
+// finishMerge empties a merged partition's stage of events (on one server)
+// and marks it merged in the ledger, in the merge's transaction.
+//
+// On one server only one import runs at a time (the import lock), so
+// whatever else the partition holds belongs to abandoned sources, whose
+// ledgers will notice. On Citus the merged rows stay and the ledger's mark
+// alone says they are merged: a TRUNCATE of one partition's shards and the
+// other merges' reads of the partitioned table (which lock every partition
+// on the coordinator) deadlock, and a DELETE of the rows cost a second of a
+// 1.8 M-event merge and left dead rows to every later scan. The file's end
+// empties the stage at once (finishFileTx).
 func (d *DB) finishMerge(ctx context.Context, tx *sqlx.Tx, sourceID int64, partition int) error {
-	if d.citus {
-		// On Citus a TRUNCATE of one partition's shards and the other
-		// merges' reads of the partitioned table (which lock every
-		// partition on the coordinator) deadlock, and a DELETE of the
-		// partition's rows cost a second of a 1.8 M-event merge and left
-		// its dead rows to every later scan: the merged rows stay, and
-		// the file's end empties the stage at once (finishFileTx). The
-		// ledger's mark is what says they are merged.
-	} else if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_p%02d`, partition)); err != nil {
-		// Only one import runs at a time (the import lock), so whatever
-		// else the partition holds belongs to abandoned sources, whose
-		// ledgers will notice. The name is built from our partition number.
-		return err
+	if !d.citus { // the name is built from our partition number
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`TRUNCATE tokenevents_internal.import_stage_p%02d`, partition)); err != nil {
+			return err
+		}
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE tokenevents_internal.import_ledger SET merged = true, staged_events = 0, staged_links = 0,
 			staged_customers = 0 WHERE source_id = $1 AND partition = $2`, sourceID, partition)

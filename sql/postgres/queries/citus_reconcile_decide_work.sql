@@ -1,59 +1,26 @@
 -- On Citus, as citus_reconcile_decide_full.sql, for the tokens an
 -- incremental run collected in reconcile_work (reconcile_decide_work.sql
--- on a single server, which says how tokens are decided from their stored
--- status and new events). $1 run id, $2 account id, [$3, $4) key range,
--- $5 as-of.
+-- on a single server). $1 run id, $2 account id, [$3, $4) key range, $5
+-- as-of.
 INSERT INTO tokenevents_internal.reconcile_decided (run_id, account_id, token_type, token_value, token_id, status,
                                                    decided_by, event, event_created_at, event_expires_at, valid_until,
                                                    previous_status, is_new, differs)
-WITH judged AS (
-    SELECT w.account_id, w.token_type, w.token_value, s.token_id, s.decided_by, s.status, s.event,
-           s.event_created_at, s.event_expires_at, s.valid_until,
-           w.new_event, w.new_status, w.new_created_at, w.new_expires_at, w.new_next_at,
-           (w.probe OR s.account_id IS NULL OR s.decided_by = 'customer' OR coalesce(s.valid_until <= $5, false)
-            -- the stored deciding event rewritten: it may now expire
-            OR EXISTS (SELECT 1 FROM unnest(w.new_events, w.new_created) AS k(event, created_at)
-                        WHERE k.event = s.event AND k.created_at = s.event_created_at)) AS probe
+WITH cand AS (
+    SELECT t.account_id, t.token_type, t.token_value, t.id AS token_id, t.customer_id
     FROM tokenevents_internal.reconcile_work w
-    LEFT JOIN token_statuses s
-           ON s.account_id = w.account_id AND s.token_value = w.token_value AND s.token_type = w.token_type
+    JOIN tokens t USING (account_id, token_type, token_value)
     WHERE w.run_id = $1 AND w.account_id = $2 AND w.token_value >= $3 AND w.token_value < $4
-), kept AS (
-    -- newer: the newest new event in effect beats the stored deciding
-    -- event (newest first, ties by event text), or there was none.
-    SELECT j.*,
-           j.new_event IS NOT NULL AND (j.decided_by = 'none' OR j.new_created_at > j.event_created_at
-                                        OR (j.new_created_at = j.event_created_at AND j.new_event < j.event)) AS newer,
-           -- The first event after $5 among the old ones: valid_until is
-           -- the lesser of it and the deciding event's expiry, so it is
-           -- valid_until itself unless that is the expiry.
-           j.decided_by = 'none' OR j.event_expires_at IS NULL OR j.valid_until < j.event_expires_at AS old_next_known
-    FROM judged j
 ), facts AS (
-    -- The probes, each taken only where needed (the outer condition is a
-    -- one-time filter of the probe): the deciding event (newest effective
-    -- and unexpired, ties by event text) and the next event not yet
-    -- effective.
-    SELECT k.account_id, k.token_type, k.token_value, coalesce(t.id, k.token_id) AS token_id, t.customer_id,
-           CASE WHEN k.probe THEN l.event WHEN k.newer THEN k.new_event WHEN k.decided_by = 'event' THEN k.event END AS event,
-           CASE WHEN k.probe THEN l.status WHEN k.newer THEN k.new_status WHEN k.decided_by = 'event' THEN k.status END AS status,
-           CASE WHEN k.probe THEN l.created_at WHEN k.newer THEN k.new_created_at
-                WHEN k.decided_by = 'event' THEN k.event_created_at END AS created_at,
-           CASE WHEN k.probe THEN l.expires_at WHEN k.newer THEN k.new_expires_at
-                WHEN k.decided_by = 'event' THEN k.event_expires_at END AS expires_at,
-           CASE WHEN k.probe OR (k.newer AND NOT k.old_next_known) THEN u.next_at
-                ELSE LEAST(k.valid_until, k.new_next_at) END AS next_at
-    FROM kept k
-    LEFT JOIN LATERAL (
-        SELECT t.id, t.customer_id
-        FROM tokens t
-        WHERE k.probe AND t.account_id = k.account_id AND t.token_value = k.token_value AND t.token_type = k.token_type
-        LIMIT 1 -- a subquery, not a join: k.probe then gates the probe
-    ) t ON true
+    -- Per token, one index probe each for the deciding event (newest
+    -- effective and unexpired, ties by event text) and the next event not
+    -- yet effective, so the plan does not depend on how many tokens there are.
+    SELECT c.account_id, c.token_type, c.token_value, c.token_id, c.customer_id,
+           l.event, l.status, l.created_at, l.expires_at, u.next_at
+    FROM cand c
     LEFT JOIN LATERAL (
         SELECT e.event, e.status, e.created_at, e.expires_at
         FROM token_events e
-        WHERE k.probe AND e.account_id = k.account_id AND e.token_value = k.token_value AND e.token_type = k.token_type
+        WHERE e.account_id = c.account_id AND e.token_value = c.token_value AND e.token_type = c.token_type
           AND e.created_at <= $5 AND (e.expires_at IS NULL OR e.expires_at > $5)
         ORDER BY e.created_at DESC, e.event
         LIMIT 1
@@ -61,12 +28,9 @@ WITH judged AS (
     LEFT JOIN LATERAL (
         SELECT min(e.created_at) AS next_at
         FROM token_events e
-        WHERE (k.probe OR (k.newer AND NOT k.old_next_known))
-          AND e.account_id = k.account_id AND e.token_value = k.token_value AND e.token_type = k.token_type
+        WHERE e.account_id = c.account_id AND e.token_value = c.token_value AND e.token_type = c.token_type
           AND e.created_at > $5
     ) u ON true
-    -- a token collected for probing whose token row is gone has nothing to decide
-    WHERE NOT k.probe OR t.id IS NOT NULL
 ), decided AS (
     -- The rule: a linked customer's status if set and not deleted at $5;
     -- else the deciding event's; else UNKNOWN. valid_until is when it would

@@ -63,7 +63,7 @@ func (d *DB) mergeOnce(ctx context.Context, runID, sourceID int64, partition int
 				return err
 			}
 		}
-		if err := tx.GetContext(ctx, &r, query("merge_staged")+query(merge), args...); err != nil {
+		if err := tx.GetContext(ctx, &r, query(merge), args...); err != nil {
 			return err
 		}
 		if lk, cu, err = mergeLinksAndCustomers(ctx, tx, partition, sourceID, seq); err != nil {

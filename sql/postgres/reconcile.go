@@ -219,7 +219,7 @@ func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi st
 				c, err = reconcileRangeCitus(ctx, tx, runID, account, lo, hi, o, full)
 				return err
 			}
-			return tx.GetContext(ctx, &r, decide+query("reconcile_store"), runID, account, lo, hi, o.AsOf, o.DryRun)
+			return tx.GetContext(ctx, &r, decide, runID, account, lo, hi, o.AsOf, o.DryRun)
 		})
 		if err != nil || d.citus {
 			return err

@@ -1,6 +1,6 @@
 -- On Citus (SPEC §9), the first of the statements that reconcile one
--- account's key range [$3, $4) as of $5 (reconcile_decide_full.sql with
--- reconcile_store.sql do it in one statement on a single server; Citus
+-- account's key range [$3, $4) as of $5 (reconcile_decide_full.sql does
+-- it in one statement on a single server; Citus
 -- would run that one's data-modifying CTEs through the coordinator): it
 -- decides every token of the range by the status rule (SPEC §2) and keeps
 -- each decision with the stored status it replaces in reconcile_decided,

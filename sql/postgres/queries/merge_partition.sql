@@ -3,9 +3,16 @@
 -- transaction's write sequence number (written_seq); $5 the staged
 -- accounts, $6 and $7 the lowest and highest staged token value
 -- (staged_ranges.sql).
--- Appended to merge_staged.sql, which gives d: the last occurrence of each
--- event key, sorted by token. merge_partition_new.sql does the same job
--- where nothing is stored yet.
+-- d: the last occurrence (largest seq) of each event key of the staged
+-- partition. Sorted by token value first: the sort's abbreviated keys then
+-- settle most comparisons at once (account_id, which leads the primary
+-- key, has one value in most files, and comparing it first made the sort
+-- 2.5 times slower). Within an account the order is still the primary
+-- key's, so index pages are visited in order. Timestamps are staged as
+-- microseconds since the epoch (003_stage_micros.sql), turned back with
+-- integer arithmetic: whole seconds, then the microseconds left (a float of
+-- all the microseconds would lose some past the year 2255).
+-- merge_partition_new.sql does the same job where nothing is stored yet.
 -- cmp: each with the stored event of the same key, if any: probed one by one
 --      (a nested loop), or read in one pass over the staged key range and
 --      merge-joined when the partition stages about as many events as that
@@ -20,6 +27,15 @@
 -- Only one import runs at a time (the import lock). Should another writer
 -- insert one of these keys meanwhile, the plain inserts fail with a unique
 -- violation and the partition is merged again by merge_partition_upsert.sql.
+WITH d AS (
+    SELECT DISTINCT ON (token_value, account_id, token_type, event, created_us)
+           account_id, token_type, token_value, event,
+           to_timestamp(created_us / 1000000) + (created_us % 1000000) * interval '1 microsecond' AS created_at, status,
+           to_timestamp(expires_us / 1000000) + (expires_us % 1000000) * interval '1 microsecond' AS expires_at,
+           metadata, token_id
+    FROM tokenevents_internal.import_stage
+    WHERE partition = $1 AND source_id = $2
+    ORDER BY token_value, account_id, token_type, event, created_us, seq DESC
 ), cmp AS MATERIALIZED (
     SELECT d.*, e.account_id IS NOT NULL AS stored,
            e.account_id IS NOT NULL AND (e.status, e.expires_at, e.metadata)

@@ -3,13 +3,21 @@
 -- is new, so they go in by plain INSERT without a probe per row. Counts what
 -- happened. $1 partition, $2 source id, $3 run id, $4 the transaction's
 -- write sequence number (written_seq).
--- Appended to merge_staged.sql, which gives d: the last occurrence of each
--- event key, sorted by token.
+-- d: the last occurrence of each staged event key, as in merge_partition.sql.
 -- f: d with the first event of each token marked; the window's order is
 --    d's, so it sorts nothing.
 -- Should another writer store one of these keys meanwhile, an insert fails
 -- with a unique violation and the partition is merged again by
 -- merge_partition_upsert.sql.
+WITH d AS (
+    SELECT DISTINCT ON (token_value, account_id, token_type, event, created_us)
+           account_id, token_type, token_value, event,
+           to_timestamp(created_us / 1000000) + (created_us % 1000000) * interval '1 microsecond' AS created_at, status,
+           to_timestamp(expires_us / 1000000) + (expires_us % 1000000) * interval '1 microsecond' AS expires_at,
+           metadata, token_id
+    FROM tokenevents_internal.import_stage
+    WHERE partition = $1 AND source_id = $2
+    ORDER BY token_value, account_id, token_type, event, created_us, seq DESC
 ), f AS (
     SELECT d.*, row_number() OVER (PARTITION BY token_value, account_id, token_type
                                    ORDER BY event, created_at) = 1 AS first_of_token

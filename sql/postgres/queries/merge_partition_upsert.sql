@@ -3,11 +3,19 @@
 -- partition of a source into tokens and token_events and
 -- counts what happened. $1 partition, $2 source id, $3 run id, $4 the
 -- transaction's write sequence number (written_seq).
--- Appended to merge_staged.sql, which gives d: the last occurrence of each
--- event key, sorted by token.
+-- d: the last occurrence of each staged event key, as in merge_partition.sql.
 -- tok: a token gets its id when its first event is stored (a random UUID
 --      the importer made; gen_random_uuid() would cost more than the insert).
 -- up: events inserted or changed; unchanged events are not rewritten.
+WITH d AS (
+    SELECT DISTINCT ON (token_value, account_id, token_type, event, created_us)
+           account_id, token_type, token_value, event,
+           to_timestamp(created_us / 1000000) + (created_us % 1000000) * interval '1 microsecond' AS created_at, status,
+           to_timestamp(expires_us / 1000000) + (expires_us % 1000000) * interval '1 microsecond' AS expires_at,
+           metadata, token_id
+    FROM tokenevents_internal.import_stage
+    WHERE partition = $1 AND source_id = $2
+    ORDER BY token_value, account_id, token_type, event, created_us, seq DESC
 ), tok AS (
     INSERT INTO tokens (account_id, token_type, token_value, id, written_seq)
     SELECT DISTINCT ON (token_value, account_id, token_type) account_id, token_type, token_value, token_id, $4 FROM d

@@ -15,10 +15,13 @@
 # Each measured step gets a fresh database on the server at $BENCH_DSN
 # (the embedded steps a fresh SQLite file in bench/out)
 # (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable).
-# Prints, per step, wall and client CPU seconds, peak RSS, rows per second
-# and the ratio to its anchor; writes the same as JSON to bench/out/results.json.
+# Prints, per step, wall and client CPU seconds, peak RSS, rows per second,
+# what the server spent meanwhile (its CPU seconds, WAL, pages written and
+# read, temporary files, the machine's I/O wait: bench/serverstats.sh) and
+# the ratio to its anchor; writes the same as JSON to bench/out/results.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/serverstats.sh
 if [ "${1:-}" = --growth ]; then shift; exec bench/growth.sh "$@"; fi
 N=${1:-1000000}
 OUT=bench/out
@@ -48,16 +51,10 @@ fresh_citus_db() {
   citus_nodes | while read -r h p; do psql "$(citus_at "$chost" "$cport" "$1")" -qAtc "SELECT citus_add_node('$h', $p)" >/dev/null; done
   echo "$(citus_at "$chost" "$cport" "$1")"
 }
-# node_cpu PORT: CPU seconds so far of the PostgreSQL server on PORT, its
-# postmaster and every backend, live or ended (the postmaster's children's
-# times).
-node_cpu() {
-  local dir pid
-  dir=$(psql "$(citus_at 127.0.0.1 "$1" postgres)" -qAtc "SHOW data_directory")
-  pid=$(head -n 1 "$dir/postmaster.pid")
-  { cat "/proc/$pid/stat"; for c in $(pgrep -P "$pid"); do cat "/proc/$c/stat" 2>/dev/null; done; } |
-    awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { printf "%.1f", s / tck }'
-}
+# node_cpu PORT: CPU seconds so far of the Citus node on PORT.
+node_cpu() { server_cpu "$(citus_at 127.0.0.1 "$1" postgres)"; }
+# node_wal PORT: the WAL position of the Citus node on PORT, in bytes.
+node_wal() { psql "$(citus_at 127.0.0.1 "$1" postgres)" -qAtc "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
 
 echo "== building"
 for p in import reconcile genexport; do go build -o "$OUT/$p" "./cmd/$p"; done
@@ -77,18 +74,21 @@ echo "== generating $N-row exports"
 "$OUT/prehash" "$OUT/export-email.csv" > "$OUT/events-email.csv"
 ASOF=2025-01-01T00:00:00Z
 
-declare -A WALL CPU RSS ROWS
+declare -A WALL CPU RSS ROWS SERVER
 results=()
 
-# measure NAME ROWS CMD...: runs CMD under /usr/bin/time.
+# measure NAME ROWS CMD...: runs CMD under /usr/bin/time, and notes what
+# the server at $ADMIN spent meanwhile.
 measure() {
   local name=$1 rows=$2; shift 2
-  local t="$OUT/time.$name"
+  local t="$OUT/time.$name" before
+  before=$(server_counters "$ADMIN")
   if ! /usr/bin/time -f "%e %U %S %M" -o "$t" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"; then
     echo "step $name failed:" >&2; tail -5 "$OUT/$name.err" >&2; exit 1
   fi
   read -r wall user sys rss < <(tail -n 1 "$t")
   WALL[$name]=$wall; CPU[$name]=$(awk "BEGIN{print $user+$sys}"); RSS[$name]=$((rss / 1024)); ROWS[$name]=$rows
+  SERVER[$name]=$(server_delta "$before" "$(server_counters "$ADMIN")")
 }
 
 anchor_sql() { # the hand-made path: \copy into a staging table, then one upsert
@@ -165,11 +165,12 @@ declare -A SPLIT
 measure_citus() {
   local name=$1 ports before=() after=() i=0 split=""
   ports="$(psql "$CITUS" -qAtc "SHOW port") $(citus_nodes | awk '{print $2}')"
-  for p in $ports; do before+=("$(node_cpu "$p")"); done
+  for p in $ports; do before+=("$(node_cpu "$p") $(node_wal "$p")"); done
   measure "$@"
-  for p in $ports; do after+=("$(node_cpu "$p")"); done
+  for p in $ports; do after+=("$(node_cpu "$p") $(node_wal "$p")"); done
   for p in $ports; do
-    split+="$( [ $i -eq 0 ] && echo coordinator || echo "worker :$p") $(awk "BEGIN{printf \"%.1f\", ${after[$i]} - ${before[$i]}}") s; "
+    split+="$( [ $i -eq 0 ] && echo coordinator || echo "worker :$p") $(awk -v b="${before[$i]}" -v a="${after[$i]}" \
+      'BEGIN { split(b, x, " "); split(a, y, " "); printf "%.1f s, %.0f MB WAL", y[1] - x[1], (y[2] - x[2]) / 1048576 }'); "
     i=$((i + 1))
   done
   SPLIT[$name]=$split
@@ -201,6 +202,16 @@ measure embedded_reconcile_full "$EVENTS" "$OUT/reconcile" --db "sqlite:$E" --fu
 
 ratio() { awk "BEGIN{ if ($2 > 0) printf \"%.3f\", $1 / $2; else print \"-\" }"; }
 printf '\n%-24s %9s %9s %8s %12s  %s\n' step wall_s cpu_s rss_mb rows_per_s "ratio to anchor"
+# the server's side of each step, in a second table
+print_server() {
+  printf '\n%-24s %9s %9s %9s %9s %9s %9s\n' "server, during the step" cpu_s wal_mb written_mb read_mb temp_mb iowait_s
+  local n
+  for n in "$@"; do
+    [ -n "${SERVER[$n]:-}" ] || continue
+    # shellcheck disable=SC2086
+    printf '%-24s %9s %9s %9s %9s %9s %9s\n' "$n" ${SERVER[$n]}
+  done
+}
 json="{\"rows\": $N, \"steps\": ["
 sep=""
 row() { # row NAME ANCHOR LABEL
@@ -208,7 +219,9 @@ row() { # row NAME ANCHOR LABEL
   [ -n "$a" ] && r=$(ratio "${WALL[$n]}" "${WALL[$a]}")
   local rps; rps=$(awk "BEGIN{ if (${WALL[$n]} > 0) printf \"%.0f\", ${ROWS[$n]} / ${WALL[$n]}; else print 0 }")
   printf '%-24s %9s %9s %8s %12s  %s\n' "$n" "${WALL[$n]}" "${CPU[$n]}" "${RSS[$n]}" "$rps" "${r}${a:+ (vs $a) $label}"
-  json+="$sep{\"step\": \"$n\", \"wall_s\": ${WALL[$n]}, \"cpu_s\": ${CPU[$n]}, \"rss_mb\": ${RSS[$n]}, \"rows_per_s\": $rps, \"anchor\": \"$a\", \"ratio\": \"$r\"}"
+  local sv; read -r -a sv <<< "${SERVER[$n]}"
+  json+="$sep{\"step\": \"$n\", \"wall_s\": ${WALL[$n]}, \"cpu_s\": ${CPU[$n]}, \"rss_mb\": ${RSS[$n]}, \"rows_per_s\": $rps, \"anchor\": \"$a\", \"ratio\": \"$r\""
+  json+=", \"server\": {\"cpu_s\": ${sv[0]}, \"wal_mb\": ${sv[1]}, \"written_mb\": ${sv[2]}, \"read_mb\": ${sv[3]}, \"temp_mb\": ${sv[4]}, \"iowait_s\": ${sv[5]}}}"
   sep=", "
 }
 row anchor_phones "" ""
@@ -233,12 +246,15 @@ if [ -n "$CITUS" ]; then
   row citus_reconcile_full reconcile_full "target <= 2"
   row citus_reconcile_incremental reconcile_incremental "target <= 2"
   echo
-  echo "Citus, CPU seconds per node during each step:"
+  echo "Citus, CPU seconds and WAL per node during each step:"
   for n in citus_import citus_force citus_reconcile_full citus_reconcile_incremental; do
     printf '  %-28s %s\n' "$n" "${SPLIT[$n]}"
   done
   echo "  rows: $CITUS_ROWS"
 fi
+print_server anchor_phones import_phones import_force import_skip anchor_email import_email anchor_noisy import_noisy \
+  import_noisy_no_rejects anchor_reconcile reconcile_full reconcile_incremental import_events_same_ids import_customers \
+  embedded_import embedded_reconcile_full
 echo "$json]}" > "$OUT/results.json"
 echo
 echo "JSON: $OUT/results.json"

@@ -231,6 +231,7 @@ func (im *Importer) Run(ctx context.Context, store tokenevents.ImportStore, file
 
 	path, rerr := rejects.close()
 	sum.RejectsFile = path
+	log.Debug("rejects written", "rejects", rejects.n, "seconds", rejects.spent.Seconds())
 	err = errors.Join(err, rerr)
 	im.fill(&sum, time.Since(start))
 	sum.Outcome = outcomeOf(ctx, err)

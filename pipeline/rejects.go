@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // rejectsFile writes the rejects CSV, creating it (mode 0600: it may hold raw
@@ -15,12 +16,17 @@ type rejectsFile struct {
 	f    *os.File
 	w    *csv.Writer
 	n    int64
+	// spent is the time write and close took: the one goroutine that sees
+	// results in order writes them, so it is what rejects cost the import
+	// beyond finding them (logged at debug level).
+	spent time.Duration
 }
 
 func (r *rejectsFile) write(rs []Reject) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	defer func(start time.Time) { r.spent += time.Since(start) }(time.Now())
 	if r.w == nil {
 		f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
@@ -46,6 +52,7 @@ func (r *rejectsFile) close() (string, error) {
 	if r.w == nil {
 		return "", nil
 	}
+	defer func(start time.Time) { r.spent += time.Since(start) }(time.Now())
 	r.w.Flush()
 	err := errors.Join(r.w.Error(), r.f.Close())
 	if err != nil {

@@ -24,13 +24,25 @@
 # - iowait_s: seconds the machine's CPUs sat idle waiting for I/O
 #   (/proc/stat, every process).
 
-# server_cpu DSN: CPU seconds so far of the server DSN names.
+# server_cpu DSN: CPU seconds so far of the server DSN names. A backend
+# that ends while its siblings are read would be missed (no longer listed,
+# not yet in the postmaster's children's times) or counted twice, so the
+# reading is taken again until the postmaster's children's times did not
+# change across it.
 server_cpu() {
-  local dir pid
+  local dir pid first last kids reaped attempt
   dir=$(psql "$1" -qAtc "SHOW data_directory")
   pid=$(head -n 1 "$dir/postmaster.pid")
-  { cat "/proc/$pid/stat"; for c in $(pgrep -P "$pid"); do cat "/proc/$c/stat" 2>/dev/null; done; } |
-    awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { printf "%.2f", s / tck }'
+  reaped() { awk '{ sub(/^.*\) /, ""); print $14, $15 }' "/proc/$pid/stat"; } # children's times
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    first=$(reaped)
+    last=$(cat "/proc/$pid/stat")
+    kids=$(for c in $(pgrep -P "$pid"); do cat "/proc/$c/stat" 2>/dev/null; done)
+    [ "$first" != "$(reaped)" ] || break
+    sleep 0.2
+  done
+  printf '%s\n%s\n' "$last" "$kids" |
+    awk -v tck="$(getconf CLK_TCK)" 'NF { sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { printf "%.2f", s / tck }'
 }
 
 server_counters() {

@@ -82,7 +82,7 @@ func Run(ctx context.Context, store tokenevents.ReconcileStore, o Options, stdou
 		}
 	}
 	if err == nil && report != nil {
-		err = store.Report(ctx, runID, report.Write)
+		err = Stream(ctx, report.Write, func(fn func(tokenevents.Change) error) error { return store.Report(ctx, runID, fn) })
 		if err == nil {
 			err = report.Close()
 			report = nil

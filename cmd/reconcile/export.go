@@ -58,12 +58,14 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var n int64
 	err := writeReport(ctx, &c, report, stdout, func(s store.Store, w reconcile.ReportWriter) error {
 		count := func(ch tokenevents.Change) error { n++; return w.Write(ch) }
-		for _, a := range accounts {
-			if err := s.Snapshot(ctx, a, status, count); err != nil {
-				return err
+		return reconcile.Stream(ctx, count, func(fn func(tokenevents.Change) error) error {
+			for _, a := range accounts {
+				if err := s.Snapshot(ctx, a, status, fn); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return err

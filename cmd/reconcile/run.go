@@ -388,6 +388,6 @@ func reportPastRun(ctx context.Context, c *common, runID int64, report string, s
 		if !found {
 			return tokenevents.UsageErrorf("--run %d: no such reconcile run (reconcile runs lists them)", runID)
 		}
-		return s.Report(ctx, runID, w.Write)
+		return reconcile.Stream(ctx, w.Write, func(fn func(tokenevents.Change) error) error { return s.Report(ctx, runID, fn) })
 	})
 }

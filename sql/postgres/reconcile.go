@@ -192,7 +192,45 @@ func (d *DB) reconcileRanges(ctx context.Context, runID int64, account string, o
 	for _, r := range results {
 		total.Add(r)
 	}
+	d.analyzeChanges(ctx, total.Changed)
 	return total, d.advance(ctx, runID, account, mark, o)
+}
+
+// analyzeMinChanges is the fewest changes of an account's run that can make
+// the statistics of reconcile_changes worth refreshing at once.
+const analyzeMinChanges = 10_000
+
+// analyzeChanges refreshes the planner's statistics of reconcile_changes
+// when a run added at least a tenth of the rows they counted (or they were
+// never taken). Planned from statistics that saw a few rows, the report's
+// query sorts the run's changes serially and on disk; planned for what is
+// there, in parallel (829,000 changes: 5.5 s → 3.2 s, for an ANALYZE of
+// 0.5 s, which samples at most 30,000 rows however large the table). The
+// statuses are stored already: a failure only costs speed, so it is
+// logged, not returned. Not on Citus, where the table is distributed: the
+// workers plan their shards' parts from the shards' own statistics, and
+// an ANALYZE would visit every shard.
+func (d *DB) analyzeChanges(ctx context.Context, changed int64) {
+	if d.citus || changed < analyzeMinChanges {
+		return
+	}
+	var counted float64
+	err := d.db.GetContext(ctx, &counted, `SELECT reltuples FROM pg_class WHERE oid = 'reconcile_changes'::regclass`)
+	if err == nil && !worthAnalyzing(changed, counted) {
+		return
+	}
+	if err == nil {
+		_, err = d.db.ExecContext(ctx, `ANALYZE reconcile_changes`)
+	}
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("could not refresh the statistics of reconcile_changes; the report may be slower", "err", err)
+	}
+}
+
+// worthAnalyzing tells whether changed new rows make statistics that
+// counted rows (pg_class.reltuples: -1 when never taken) worth taking again.
+func worthAnalyzing(changed int64, counted float64) bool {
+	return changed >= analyzeMinChanges && (counted < 0 || float64(changed) >= counted/10)
 }
 
 func (d *DB) reconcileRange(ctx context.Context, runID int64, account, lo, hi string, o tokenevents.ReconcileOptions, full bool) (tokenevents.ReconcileCounts, error) {

@@ -120,18 +120,8 @@ func TestCitusSpreadsTokenTables(t *testing.T) {
 	if _, err := d.MergePartition(ctx, runID, sourceID, 0); err != nil {
 		t.Fatal(err)
 	}
-	o := tokenevents.ReconcileOptions{AsOf: time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC), Full: true, Workers: 2}
-	rid, err := d.StartReconcile(ctx, []string{"P00000001"}, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.ReconcileAccount(ctx, rid, "P00000001", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.FinishReconcile(ctx, rid, "done", c, o); err != nil {
-		t.Fatal(err)
-	}
+	c := reconcileAccount(t, d, "P00000001",
+		tokenevents.ReconcileOptions{AsOf: time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC), Full: true, Workers: 2})
 	if c.Examined != 300 || c.Changed != 300 {
 		t.Fatalf("reconcile examined %d and changed %d of 300 tokens", c.Examined, c.Changed)
 	}

@@ -34,7 +34,6 @@ func TestWorthAnalyzing(t *testing.T) {
 // reconcile_changes refreshes its statistics, so that the report's query
 // is planned for them; a run that adds few leaves them be.
 func TestChangesAnalysedAfterLargeRuns(t *testing.T) {
-	ctx := context.Background()
 	dsn := testdb.New(t)
 	d := openStore(t, dsn, Options{})
 	db := testdb.Open(t, dsn)
@@ -66,16 +65,7 @@ func TestChangesAnalysedAfterLargeRuns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			testdb.Must(t, execErr(db.Exec(`DELETE FROM pg_statistic WHERE starelid = 'reconcile_changes'::regclass`)), "forget")
 			addTokens(tc.newTokens)
-			o := tokenevents.ReconcileOptions{AsOf: asOf, Full: tc.full, Workers: 2}
-			runID, err := d.StartReconcile(ctx, []string{"P00000001"}, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := d.ReconcileAccount(ctx, runID, "P00000001", o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			testdb.Must(t, d.FinishReconcile(ctx, runID, "done", c, o), "finish")
+			c := reconcileAccount(t, d, "P00000001", tokenevents.ReconcileOptions{AsOf: asOf, Full: tc.full, Workers: 2})
 			if c.Changed != int64(tc.newTokens) {
 				t.Fatalf("changed %d tokens, want %d", c.Changed, tc.newTokens)
 			}
@@ -84,4 +74,20 @@ func TestChangesAnalysedAfterLargeRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reconcileAccount runs one reconcile of one account to its end.
+func reconcileAccount(t *testing.T, d *DB, account string, o tokenevents.ReconcileOptions) tokenevents.ReconcileCounts {
+	t.Helper()
+	ctx := context.Background()
+	runID, err := d.StartReconcile(ctx, []string{account}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.ReconcileAccount(ctx, runID, account, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdb.Must(t, d.FinishReconcile(ctx, runID, "done", c, o), "finish reconcile")
+	return c
 }

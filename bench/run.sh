@@ -251,7 +251,7 @@ row import_email anchor_email ""
 row anchor_noisy "" ""
 row import_noisy anchor_noisy "target <= 0.7 ($REJECTS_NOISY rejects)"
 row import_noisy_no_rejects import_noisy "rejects cost 1 - this; target >= 0.95"
-printf '%-24s %9s %40s  %s\n' rejects_written "$REJECTS_SECONDS" "" \
+printf '%-24s %9.2f %40s  %s\n' rejects_written "$REJECTS_SECONDS" "" \
   "$(ratio "$REJECTS_SECONDS" "${WALL[import_noisy]}") (vs import_noisy: what writing the rejects took) target <= 0.05"
 json+="$sep{\"step\": \"rejects_written\", \"wall_s\": $REJECTS_SECONDS, \"anchor\": \"import_noisy\", \"ratio\": \"$(ratio "$REJECTS_SECONDS" "${WALL[import_noisy]}")\"}"
 row anchor_reconcile "" ""

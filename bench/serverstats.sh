@@ -1,4 +1,4 @@
-# Sourced by bench/run.sh and bench/growth.sh: what a PostgreSQL server on
+# Sourced by bench/run.sh: what a PostgreSQL server on
 # this machine spent during a step, so a ratio can be explained, not only
 # measured. The server must run on this machine (its processes are read
 # from /proc) and the DSN's user must be a superuser (data_directory).
@@ -30,20 +30,21 @@
 # reading is taken again until the postmaster's children's times did not
 # change across it.
 server_cpu() {
-  local dir pid first last kids reaped attempt
+  local dir pid last kids attempt
   dir=$(psql "$1" -qAtc "SHOW data_directory")
   pid=$(head -n 1 "$dir/postmaster.pid")
-  reaped() { awk '{ sub(/^.*\) /, ""); print $14, $15 }' "/proc/$pid/stat"; } # children's times
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    first=$(reaped)
     last=$(cat "/proc/$pid/stat")
     kids=$(for c in $(pgrep -P "$pid"); do cat "/proc/$c/stat" 2>/dev/null; done)
-    [ "$first" != "$(reaped)" ] || break
+    [ "$(reaped_times "$last")" != "$(reaped_times "$(cat "/proc/$pid/stat")")" ] || break
     sleep 0.2
   done
   printf '%s\n%s\n' "$last" "$kids" |
     awk -v tck="$(getconf CLK_TCK)" 'NF { sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { printf "%.2f", s / tck }'
 }
+
+# reaped_times STAT: the children's times (cutime cstime) of a /proc stat line.
+reaped_times() { echo "$1" | awk '{ sub(/^.*\) /, ""); print $14, $15 }'; }
 
 server_counters() {
   local cpu pg iowait

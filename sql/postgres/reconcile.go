@@ -211,15 +211,15 @@ const analyzeMinChanges = 10_000
 // workers plan their shards' parts from the shards' own statistics, and
 // an ANALYZE would visit every shard.
 func (d *DB) analyzeChanges(ctx context.Context, changed int64) {
-	if d.citus || changed < analyzeMinChanges {
+	if d.citus || changed < analyzeMinChanges { // a small run: not even the count is read
 		return
 	}
 	var counted float64
 	err := d.db.GetContext(ctx, &counted, `SELECT reltuples FROM pg_class WHERE oid = 'reconcile_changes'::regclass`)
-	if err == nil && !worthAnalyzing(changed, counted) {
-		return
-	}
 	if err == nil {
+		if !worthAnalyzing(changed, counted) {
+			return
+		}
 		_, err = d.db.ExecContext(ctx, `ANALYZE reconcile_changes`)
 	}
 	if err != nil && ctx.Err() == nil {
